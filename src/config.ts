@@ -1,0 +1,134 @@
+import { z } from 'zod';
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'expected true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const emptyAsUndefined = (v: unknown) => (v === '' ? undefined : v);
+
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { error: `expected a URL (${protocols.join(' or ')})` },
+  );
+
+const intInRange = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'expected an integer' })
+    .int({ error: 'expected an integer' })
+    .min(min, { error: `expected an integer >= ${min}` })
+    .max(max, { error: `expected an integer <= ${max}` });
+
+/** Every environment variable ai-sre reads. `.env.example` documents each one. */
+export const EnvSchema = z
+  .object({
+    NODE_ENV: z.preprocess(
+      emptyAsUndefined,
+      z.enum(['development', 'production', 'test']).default('development'),
+    ),
+    DATABASE_URL: z.preprocess(
+      emptyAsUndefined,
+      url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/ai_sre'),
+    ),
+    REDIS_URL: z.preprocess(emptyAsUndefined, url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379')),
+    /** prefix of every BullMQ key, so several deployments (or tests) can share one Redis */
+    QUEUE_PREFIX: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_.:-]{1,64}$/, { error: 'expected 1-64 characters of A-Z a-z 0-9 _ . : -' })
+        .default('ai-sre'),
+    ),
+    HOST: z.preprocess(emptyAsUndefined, z.string().min(1).default('0.0.0.0')),
+    PORT: z.preprocess(emptyAsUndefined, intInRange(0, 65535).default(3000)),
+    /** public base URL of this bot, used for links in Slack messages */
+    PUBLIC_URL: z.preprocess(emptyAsUndefined, url(['http:', 'https:']).optional()),
+    SLACK_BOT_TOKEN: z.preprocess(
+      emptyAsUndefined,
+      z.string().startsWith('xoxb-', { error: 'expected a bot token starting with xoxb-' }).optional(),
+    ),
+    SLACK_SIGNING_SECRET: z.preprocess(
+      emptyAsUndefined,
+      z.string().min(8, { error: 'expected the app signing secret' }).optional(),
+    ),
+    SLACK_APP_TOKEN: z.preprocess(
+      emptyAsUndefined,
+      z.string().startsWith('xapp-', { error: 'expected an app-level token starting with xapp-' }).optional(),
+    ),
+    SLACK_API_URL: z.preprocess(
+      emptyAsUndefined,
+      url(['http:', 'https:'])
+        .transform((v) => (v.endsWith('/') ? v : `${v}/`))
+        .default('https://slack.com/api/'),
+    ),
+    /** base delay of the exponential back-off of failed Slack posts; milliseconds */
+    SLACK_RETRY_BASE_MS: z.preprocess(emptyAsUndefined, intInRange(10, 600_000).default(2_000)),
+    /** attempts before a Slack post is given up (the incident is unaffected) */
+    SLACK_RETRY_ATTEMPTS: z.preprocess(emptyAsUndefined, intInRange(1, 100).default(12)),
+    /** YAML file routing services to Slack channels */
+    ROUTING_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/routing.yml')),
+    WEBHOOK_TOKEN: z.string({ error: 'expected the bearer token senders use for /webhooks/*' }).min(16, {
+      error: 'expected at least 16 characters',
+    }),
+    /** largest accepted webhook body; bytes */
+    WEBHOOK_MAX_BYTES: z.preprocess(
+      emptyAsUndefined,
+      intInRange(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    ),
+    /** alerts of one service within this window join the open incident instead of opening another; seconds */
+    INCIDENT_GROUP_WINDOW_SECONDS: z.preprocess(emptyAsUndefined, intInRange(0, 86_400).default(900)),
+    RUNBOOKS_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default('./runbooks')),
+    MIGRATE_ON_START: z.preprocess(emptyAsUndefined, booleanFlag.default(true)),
+    /** Postgres pool size per process */
+    DATABASE_POOL_MAX: z.preprocess(emptyAsUndefined, intInRange(1, 200).default(20)),
+    LOG_LEVEL: z.preprocess(
+      emptyAsUndefined,
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ),
+  })
+  .superRefine((env, ctx) => {
+    if (Boolean(env.SLACK_BOT_TOKEN) !== Boolean(env.SLACK_SIGNING_SECRET)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.SLACK_BOT_TOKEN ? 'SLACK_SIGNING_SECRET' : 'SLACK_BOT_TOKEN'],
+        message:
+          'expected SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to be set together (or neither, to run without Slack)',
+      });
+    }
+    if (env.SLACK_APP_TOKEN && !env.SLACK_BOT_TOKEN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SLACK_BOT_TOKEN'],
+        message: 'expected a bot token when SLACK_APP_TOKEN (Socket Mode) is set',
+      });
+    }
+  });
+
+export type Config = z.infer<typeof EnvSchema>;
+
+export class ConfigError extends Error {
+  readonly code = 'config_invalid';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+/** Parses the environment once; every problem is reported, one line each, naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = EnvSchema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = issue.path.join('.') || '(environment)';
+    const got = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
+    const message =
+      issue.code === 'invalid_type' && got === undefined ? `${issue.message} (not set)` : issue.message;
+    return `${name}: ${message}`;
+  });
+  throw new ConfigError(problems);
+}

@@ -1,0 +1,81 @@
+import type { NormalizedAlert, Severity } from '../alerts/normalized-alert.js';
+import type { Db } from '../store/db.js';
+import { withTransaction } from '../store/db.js';
+import type { Incident } from './incident.js';
+import { getIncident, listOpenIncidents, openIncident } from './lifecycle.js';
+import { type RecordAlertsResult, recordAlerts } from './record-alerts.js';
+import { listTimeline, type TimelineEvent } from './timeline.js';
+
+/** What happens after a committed change: later issues hang diagnostics and paging off these. */
+export interface IncidentHooks {
+  /** incidents whose state or timeline changed, with the newest event id; must not throw */
+  changed(changes: { incidentId: number; eventId: number }[]): Promise<void>;
+  opened?(incidentIds: number[], source: string): void;
+  resolved?(incidentIds: number[]): void;
+}
+
+export interface IncidentService {
+  ingestAlerts(delivery: {
+    source: string;
+    payload: unknown;
+    alerts: NormalizedAlert[];
+  }): Promise<RecordAlertsResult>;
+  /** `/incident trigger`: a human opens an incident; no grouping, a person asked for it */
+  triggerManually(input: {
+    service: string;
+    summary: string;
+    severity: Severity;
+    actor: string;
+  }): Promise<Incident>;
+  get(id: number): Promise<Incident | null>;
+  listOpen(opts?: { service?: string; limit?: number }): Promise<Incident[]>;
+  timeline(id: number, opts?: { limit?: number }): Promise<TimelineEvent[]>;
+}
+
+export function createIncidentService(deps: {
+  db: Db;
+  hooks: IncidentHooks;
+  groupWindowSeconds: number;
+}): IncidentService {
+  const { db, hooks } = deps;
+  return {
+    async ingestAlerts(delivery) {
+      const result = await recordAlerts(db, delivery, { groupWindowSeconds: deps.groupWindowSeconds });
+      if (result.opened.length > 0) hooks.opened?.(result.opened, delivery.source);
+      if (result.resolvedIncidents.length > 0) hooks.resolved?.(result.resolvedIncidents);
+      if (result.changed.length > 0) await hooks.changed(result.changed);
+      return result;
+    },
+    async triggerManually(input) {
+      const { incident, eventId } = await withTransaction(db, async (tx) => {
+        await tx.query('INSERT INTO alert_deliveries (source, payload, alert_count) VALUES ($1, $2, 0)', [
+          'slack',
+          JSON.stringify({ command: '/incident trigger', ...input }),
+        ]);
+        return openIncident(
+          tx,
+          {
+            service: input.service,
+            title: input.summary.split('\n')[0]?.slice(0, 200) || `Manual incident for ${input.service}`,
+            summary: input.summary,
+            severity: input.severity,
+            source: 'slack',
+            labels: { service: input.service, triggered_by: input.actor },
+            links: [],
+            alertCount: 0,
+          },
+          input.actor,
+        );
+      });
+      hooks.opened?.([incident.id], 'slack');
+      await hooks.changed([{ incidentId: incident.id, eventId }]);
+      return incident;
+    },
+    get: (id) => getIncident(db, id),
+    listOpen: (opts) => listOpenIncidents(db, opts),
+    async timeline(id, opts) {
+      const events = await listTimeline(db, id, { limit: 10_000 });
+      return opts?.limit ? events.slice(-opts.limit) : events;
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { z } from 'zod';
+
+/** A kind of job: its queue, name, payload schema and retry behaviour. The handler lives with the domain that owns the work. */
+export interface JobDefinition<T> {
+  queue: QueueName;
+  name: string;
+  payload: z.ZodType<T>;
+  /** id derived from the work, so enqueueing the same work twice is a no-op */
+  jobId(data: T): string;
+  attempts: number;
+  /** base delay of exponential back-off; milliseconds */
+  backoffMs: number;
+}
+
+export const QUEUE_NAMES = ['slack'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+export const SyncIncidentSlackPayload = z.object({
+  incidentId: z.number().int().positive(),
+  /** newest timeline event the sync must cover; only part of the job id */
+  eventId: z.number().int().nonnegative(),
+  /** set by the reconciler so its sweep is not swallowed by an earlier job with the same id */
+  sweep: z.string().optional(),
+});
+export type SyncIncidentSlackPayload = z.infer<typeof SyncIncidentSlackPayload>;
+
+/** Brings an incident's Slack card and thread up to date with Postgres. */
+export function syncIncidentSlackJob(opts: {
+  attempts: number;
+  backoffMs: number;
+}): JobDefinition<SyncIncidentSlackPayload> {
+  return {
+    queue: 'slack',
+    name: 'incident.sync-slack',
+    payload: SyncIncidentSlackPayload,
+    jobId: (d) => `sync-slack-${d.incidentId}-${d.eventId}${d.sweep ? `-${d.sweep}` : ''}`,
+    ...opts,
+  };
+}

@@ -1,0 +1,82 @@
+import type { Config } from './config.js';
+import { type AppContext, createContext } from './context.js';
+import type { Logger } from './logger.js';
+import { type AnyJobHandler, startWorkers, type Workers } from './queue/queues.js';
+import { type RunningServer, startServer } from './server.js';
+import { syncIncidentSlackHandler } from './slack/jobs/sync-incident-slack.job.js';
+import { sweepSlackBacklog } from './slack/sweep.js';
+import { ensureDatabase, runMigrations } from './store/migrate.js';
+
+export type Role = 'web' | 'worker' | 'all';
+
+export interface RunningApp {
+  ctx: AppContext;
+  server: RunningServer | null;
+  workers: Workers | null;
+  /** graceful: stop taking requests and jobs, finish or hand back the current jobs, close connections */
+  stop(): Promise<void>;
+}
+
+/** every 10 minutes; milliseconds */
+const SWEEP_INTERVAL_MS = 10 * 60_000;
+
+/** Job handlers of this build; each job kind must have exactly one (startWorkers enforces it). */
+export function jobHandlers(ctx: AppContext): AnyJobHandler[] {
+  const handlers: AnyJobHandler[] = [];
+  if (ctx.slack) {
+    handlers.push(
+      syncIncidentSlackHandler(ctx.slack.syncJob, {
+        db: ctx.db,
+        slack: ctx.slack.client,
+        router: ctx.slack.router,
+        metrics: ctx.metrics,
+        log: ctx.log,
+      }),
+    );
+  }
+  return handlers;
+}
+
+/** Boots one process: database (created and migrated unless disabled), HTTP (web role), workers and sweeps (worker role). */
+export async function startApp(config: Config, log: Logger, role: Role = 'all'): Promise<RunningApp> {
+  if (config.MIGRATE_ON_START) {
+    await ensureDatabase(config.DATABASE_URL, log);
+    await runMigrations(config.DATABASE_URL, log);
+  }
+  const ctx = await createContext(config, log);
+  if (!ctx.slack)
+    log.warn('SLACK_BOT_TOKEN is not set: incidents are recorded but nothing is posted to Slack');
+  let workers: Workers | null = null;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  if (role !== 'web') {
+    workers = startWorkers(ctx.queueSettings, jobHandlers(ctx), log);
+    const sweep = () =>
+      sweepSlackBacklog(ctx, String(Math.floor(Date.now() / SWEEP_INTERVAL_MS)))
+        .then((n) => n > 0 && log.info({ incidents: n }, 'Slack sweep re-enqueued cards behind Postgres'))
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'Slack sweep failed'));
+    void sweep();
+    sweepTimer = setInterval(sweep, SWEEP_INTERVAL_MS);
+    sweepTimer.unref();
+  }
+  const server = role !== 'worker' ? await startServer(ctx) : null;
+  if (server)
+    log.info(
+      { port: server.port, role, slack: ctx.slack ? (config.SLACK_APP_TOKEN ? 'socket' : 'http') : 'off' },
+      'ai-sre listening',
+    );
+  let stopping: Promise<void> | null = null;
+  return {
+    ctx,
+    server,
+    workers,
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(sweepTimer);
+        await server?.close();
+        await workers?.close();
+        await ctx.close();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,171 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { buildWebhookRoutes, HttpError, type HttpRoute, sendJson } from './alerts/webhook-routes.js';
+import type { AppContext } from './context.js';
+import { createSlackApp, type SlackApp } from './slack/app.js';
+import { isConnectionError } from './store/db.js';
+
+/** `/healthz` (process up), `/readyz` (Postgres and Redis answer), `/metrics` (Prometheus text format). */
+function buildOpsRoutes(ctx: AppContext): HttpRoute[] {
+  return [
+    { method: 'GET', path: '/healthz', handler: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
+    {
+      method: 'GET',
+      path: '/readyz',
+      handler(_req, res) {
+        const check = async (fn: () => Promise<unknown>) => {
+          try {
+            await withTimeout(fn(), 2_000);
+            return 'ok';
+          } catch (err) {
+            return `failing: ${(err as Error).message}`;
+          }
+        };
+        Promise.all([check(() => ctx.db.query('SELECT 1')), check(() => ctx.redis.ping())])
+          .then(([postgres, redis]) => {
+            const ready = postgres === 'ok' && redis === 'ok';
+            sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', postgres, redis });
+          })
+          .catch(() => sendJson(res, 500, { status: 'error' }));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      handler(_req, res) {
+        const render = async () => {
+          try {
+            const depths = await withTimeout(ctx.queues.depths(), 1_000);
+            for (const [queue, counts] of Object.entries(depths)) {
+              for (const [state, n] of Object.entries(counts))
+                ctx.metrics.queueDepth.set({ queue, state }, n);
+            }
+          } catch {
+            // Redis down: the depths keep their last values; /readyz reports the outage.
+          }
+          return ctx.metrics.registry.metrics();
+        };
+        render()
+          .then((text) => {
+            res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
+            res.end(text);
+          })
+          .catch(() => sendJson(res, 500, { error: 'metrics_failed' }));
+      },
+    },
+  ];
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+export function buildRoutes(ctx: AppContext): HttpRoute[] {
+  const webhooks = buildWebhookRoutes({
+    webhookToken: ctx.config.WEBHOOK_TOKEN,
+    maxBodyBytes: ctx.config.WEBHOOK_MAX_BYTES,
+    log: ctx.log,
+    accept: (delivery) => ctx.incidents.ingestAlerts(delivery),
+    onAccepted: (source, n) => ctx.metrics.alertsReceived.inc({ source }, n),
+    classifyError: (err) =>
+      isConnectionError(err)
+        ? new HttpError(503, 'store_unavailable', 'the incident store is unavailable; retry later')
+        : new HttpError(500, 'internal_error', 'internal error'),
+  }).map((route) => instrument(ctx, route));
+  return [...webhooks, ...buildOpsRoutes(ctx)];
+}
+
+/** Counts every webhook answer by status and times accepted ones. */
+function instrument(ctx: AppContext, route: HttpRoute): HttpRoute {
+  const source = route.path.split('/').pop() ?? route.path;
+  return {
+    ...route,
+    handler(req, res) {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => {
+        ctx.metrics.webhookRequests.inc({ source, status: String(res.statusCode) });
+        if (res.statusCode < 300)
+          ctx.metrics.webhookDuration.observe({ source }, Number(process.hrtime.bigint() - started) / 1e9);
+      });
+      route.handler(req, res);
+    },
+  };
+}
+
+/** A plain HTTP server over the same routes, for running without Slack or beside Socket Mode. */
+function createPlainServer(routes: HttpRoute[]): Server {
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const route = routes.find((r) => r.path === path && r.method === req.method);
+    if (route) {
+      route.handler(req, res);
+      return;
+    }
+    const known = routes.some((r) => r.path === path);
+    sendJson(res, known ? 405 : 404, {
+      error: known ? 'method_not_allowed' : 'not_found',
+      message: `${req.method} ${path}`,
+    });
+  });
+}
+
+export interface RunningServer {
+  /** the bound port (useful with PORT=0) */
+  port: number;
+  slack: SlackApp | null;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves HTTP: with Slack in HTTP mode, Bolt's receiver serves `/slack/events` and our routes as custom routes;
+ * otherwise (no Slack, or Socket Mode) a plain server serves our routes.
+ */
+export async function startServer(ctx: AppContext): Promise<RunningServer> {
+  const routes = buildRoutes(ctx);
+  const { config } = ctx;
+  let slack: SlackApp | null = null;
+  let server: Server;
+  if (config.SLACK_BOT_TOKEN && config.SLACK_SIGNING_SECRET) {
+    slack = createSlackApp(
+      {
+        botToken: config.SLACK_BOT_TOKEN,
+        signingSecret: config.SLACK_SIGNING_SECRET,
+        appToken: config.SLACK_APP_TOKEN,
+        apiUrl: config.SLACK_API_URL,
+        log: ctx.log,
+      },
+      { incidents: ctx.incidents, log: ctx.log },
+      routes.map((r) => ({ path: r.path, method: r.method, handler: r.handler })),
+    );
+  }
+  if (slack?.httpReceiver) {
+    server = (await slack.httpReceiver.start({ port: config.PORT, host: config.HOST })) as Server;
+  } else {
+    server = createPlainServer(routes);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.PORT, config.HOST, () => resolve());
+    });
+    if (slack?.socketReceiver) await slack.app.start();
+  }
+  server.keepAliveTimeout = 65_000;
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    slack,
+    async close() {
+      if (slack?.httpReceiver) await slack.httpReceiver.stop().catch(() => {});
+      else {
+        if (slack?.socketReceiver) await slack.app.stop().catch(() => {});
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+      server.closeAllConnections?.();
+    },
+  };
+}

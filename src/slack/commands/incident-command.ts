@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { Severity } from '../../alerts/normalized-alert.js';
+import { parseIncidentRef } from '../../incidents/incident.js';
+
+export const ServiceName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, {
+  error: 'expected a service name (letters, digits, . _ -; up to 100)',
+});
+
+export type IncidentCommand =
+  | { kind: 'trigger'; service: string; severity: Severity; summary: string }
+  | { kind: 'list' }
+  | { kind: 'show'; id: number }
+  | { kind: 'help' }
+  | { kind: 'invalid'; problem: string };
+
+export const INCIDENT_USAGE = [
+  '*Usage:*',
+  '`/incident trigger <service> [sev=critical|high|warning|info] <summary…>` — open an incident by hand',
+  '`/incident list` — open incidents',
+  '`/incident show <id>` — one incident with its latest events (`42` or `INC-42`)',
+  '`/incident help` — this message',
+].join('\n');
+
+/** Parses the text after `/incident`; every wrong input says what is wrong, never throws. */
+export function parseIncidentCommand(text: string): IncidentCommand {
+  const words = text.trim().split(/\s+/).filter(Boolean);
+  const [sub, ...rest] = words;
+  switch (sub?.toLowerCase()) {
+    case undefined:
+    case 'help':
+      return { kind: 'help' };
+    case 'list':
+      return rest.length === 0 ? { kind: 'list' } : { kind: 'invalid', problem: '`list` takes no arguments' };
+    case 'show': {
+      if (rest.length !== 1)
+        return { kind: 'invalid', problem: '`show` takes one incident id, e.g. `/incident show 42`' };
+      const id = parseIncidentRef(rest[0] as string);
+      return id === null
+        ? { kind: 'invalid', problem: `\`${rest[0]}\` is not an incident id` }
+        : { kind: 'show', id };
+    }
+    case 'trigger': {
+      const [service, ...summaryWords] = rest;
+      if (!service) return { kind: 'invalid', problem: '`trigger` needs a service and a summary' };
+      const name = ServiceName.safeParse(service);
+      if (!name.success)
+        return { kind: 'invalid', problem: `service \`${service}\`: ${name.error.issues[0]?.message}` };
+      let severity: Severity = 'high';
+      const sevWord = summaryWords[0]?.match(/^sev(?:erity)?=(.*)$/i);
+      if (sevWord) {
+        const parsed = Severity.safeParse(sevWord[1]?.toLowerCase());
+        if (!parsed.success)
+          return {
+            kind: 'invalid',
+            problem: `severity \`${sevWord[1]}\`: expected critical, high, warning or info`,
+          };
+        severity = parsed.data;
+        summaryWords.shift();
+      }
+      // Keep the summary as typed (line breaks included), minus the words already consumed.
+      const summary = text
+        .trim()
+        .replace(/^\S+\s+\S+/, '')
+        .trim()
+        .replace(sevWord ? /^\S+/ : /^/, '')
+        .trim();
+      if (!summary) return { kind: 'invalid', problem: '`trigger` needs a summary after the service' };
+      if (summary.length > 3000)
+        return { kind: 'invalid', problem: 'the summary is longer than 3000 characters' };
+      return { kind: 'trigger', service: name.data, severity, summary };
+    }
+    default:
+      return { kind: 'invalid', problem: `unknown subcommand \`${sub}\`` };
+  }
+}
+
+export type MentionCommand =
+  | { kind: 'status'; service: string }
+  | { kind: 'help' }
+  | { kind: 'invalid'; problem: string };
+
+export const MENTION_USAGE = [
+  '*Usage:*',
+  '`@ai-sre status <service>` — open incidents of a service and their latest events',
+  '`@ai-sre help` — this message',
+].join('\n');
+
+/** Parses a mention's text (`<@U0BOT> status payment-service`). */
+export function parseMention(text: string): MentionCommand {
+  const words = text
+    .replace(/<@[A-Z0-9]+(\|[^>]*)?>/g, ' ')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
+  const [sub, ...rest] = words;
+  switch (sub?.toLowerCase()) {
+    case undefined:
+    case 'help':
+      return { kind: 'help' };
+    case 'status': {
+      if (rest.length !== 1) return { kind: 'invalid', problem: '`status` takes one service name' };
+      const name = ServiceName.safeParse(rest[0]);
+      return name.success
+        ? { kind: 'status', service: name.data }
+        : { kind: 'invalid', problem: `service \`${rest[0]}\`: ${name.error.issues[0]?.message}` };
+    }
+    default:
+      return { kind: 'invalid', problem: `unknown request \`${sub}\`` };
+  }
+}

@@ -1,0 +1,46 @@
+import type { Incident } from '../incidents/incident.js';
+import type { TimelineEvent } from '../incidents/timeline.js';
+import type { IncidentCardView } from './blocks/incident-card.js';
+
+export function cardViewOf(incident: Incident): IncidentCardView {
+  return {
+    id: String(incident.id),
+    title: incident.title,
+    service: incident.service,
+    severity: incident.severity,
+    status: incident.status,
+    summary: incident.summary,
+    alertCount: incident.alertCount,
+    openedAt: incident.openedAt,
+    resolvedAt: incident.resolvedAt,
+    links: incident.links,
+    labels: incident.labels,
+  };
+}
+
+const str = (v: unknown): string =>
+  typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
+
+/** One line of plain words for a thread post about a timeline event. */
+export function describeEvent(event: Pick<TimelineEvent, 'type' | 'data'>): string {
+  const d = event.data;
+  switch (event.type) {
+    case 'incident.opened':
+      return `Incident opened for ${str(d.service)}: ${str(d.title)}`;
+    case 'alert.attached':
+      return `New alert ${str(d.name)} (${str(d.severity)})${d.summary ? `: ${str(d.summary)}` : ''}`;
+    case 'alert.repeated':
+      return `Alert ${str(d.name)} is firing again`;
+    case 'alert.resolved':
+      return `Alert ${str(d.name)} resolved`;
+    case 'incident.severity_changed':
+      return `Severity changed from ${str(d.from)} to ${str(d.to)}`;
+    case 'incident.resolved':
+      return `Incident resolved${d.reason ? `: ${str(d.reason)}` : ''}`;
+    default:
+      if (event.type.startsWith('incident.') && d.to) {
+        return `Status changed from ${str(d.from)} to ${str(d.to)}${d.reason ? `: ${str(d.reason)}` : ''}`;
+      }
+      return event.type;
+  }
+}

@@ -1,0 +1,187 @@
+import type { WebClient } from '@slack/web-api';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import { getIncident } from '../../incidents/lifecycle.js';
+import { listTimeline } from '../../incidents/timeline.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics.js';
+import type { JobDefinition, SyncIncidentSlackPayload } from '../../queue/jobs.js';
+import type { JobHandler } from '../../queue/queues.js';
+import type { Db, Tx } from '../../store/db.js';
+import { buildIncidentCard, buildTimelineMessage } from '../blocks/incident-card.js';
+import { cardViewOf, describeEvent } from '../incident-view.js';
+import type { ChannelRouter } from '../routing.js';
+
+/** Slack errors that no retry will fix: the job stops, the incident goes on, the reconciler can try again later. */
+const PERMANENT_ERRORS = new Set([
+  'channel_not_found',
+  'not_in_channel',
+  'is_archived',
+  'invalid_auth',
+  'not_authed',
+  'account_inactive',
+  'token_revoked',
+  'token_expired',
+  'missing_scope',
+  'no_permission',
+  'invalid_blocks',
+  'invalid_arguments',
+  'msg_too_long',
+  'message_not_found',
+  'cant_update_message',
+]);
+
+/** thread posts per run; more are left for the next job */
+const MAX_THREAD_POSTS = 25;
+
+export interface SyncDeps {
+  db: Db;
+  slack: WebClient;
+  router: ChannelRouter;
+  metrics: Metrics;
+  log: Logger;
+}
+
+interface SlackMessageRow {
+  channel: string;
+  ts: string;
+  posted_revision: number;
+  posted_event_id: number;
+}
+
+/**
+ * Brings an incident's card and thread up to date with Postgres: posts the card once, edits it when the incident's
+ * revision moved, and posts the thread events not yet posted, in order. Safe to re-run: progress is recorded after
+ * each Slack call, and one incident is synced by one job at a time (advisory lock).
+ */
+export function syncIncidentSlackHandler(
+  definition: JobDefinition<SyncIncidentSlackPayload>,
+  deps: SyncDeps,
+): JobHandler<SyncIncidentSlackPayload> {
+  return {
+    definition,
+    concurrency: 8,
+    async handle(data, job, token) {
+      const client = await deps.db.connect();
+      const lockKey = `ai-sre:slack-sync:${data.incidentId}`;
+      try {
+        await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey]);
+        try {
+          await syncIncident(client, data.incidentId, deps);
+        } finally {
+          await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey]);
+        }
+      } catch (err) {
+        await rethrowForRetry(err, job, token, deps);
+      } finally {
+        client.release();
+      }
+    },
+  };
+}
+
+async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise<void> {
+  // Read the newest event before the incident: whatever happens after is left for the next job.
+  const newest = await tx.query<{ max: number | null }>(
+    'SELECT max(id) AS max FROM timeline_events WHERE incident_id = $1',
+    [incidentId],
+  );
+  const incident = await getIncident(tx, incidentId);
+  if (!incident) throw new UnrecoverableError(`incident ${incidentId} does not exist`);
+  const card = buildIncidentCard(cardViewOf(incident));
+  const existing = await tx.query<SlackMessageRow>(
+    'SELECT channel, ts, posted_revision, posted_event_id FROM slack_messages WHERE incident_id = $1',
+    [incidentId],
+  );
+  let message = existing.rows[0];
+  if (!message) {
+    const channel = deps.router.channelFor(incident.service);
+    const res = await deps.slack.chat.postMessage({
+      channel,
+      text: card.text,
+      blocks: card.blocks,
+      unfurl_links: false,
+    });
+    if (!res.ts) throw new Error('chat.postMessage answered without a ts');
+    message = {
+      channel: res.channel ?? channel,
+      ts: res.ts,
+      posted_revision: incident.revision,
+      posted_event_id: newest.rows[0]?.max ?? 0,
+    };
+    await tx.query(
+      `INSERT INTO slack_messages (incident_id, channel, ts, posted_revision, posted_event_id) VALUES ($1, $2, $3, $4, $5)`,
+      [incidentId, message.channel, message.ts, message.posted_revision, message.posted_event_id],
+    );
+    deps.log.info({ incident: incidentId, channel: message.channel, ts: message.ts }, 'posted incident card');
+    return;
+  }
+  if (message.posted_revision < incident.revision) {
+    await deps.slack.chat.update({
+      channel: message.channel,
+      ts: message.ts,
+      text: card.text,
+      blocks: card.blocks,
+    });
+    await tx.query(
+      'UPDATE slack_messages SET posted_revision = GREATEST(posted_revision, $2), updated_at = now() WHERE incident_id = $1',
+      [incidentId, incident.revision],
+    );
+  }
+  const events = await listTimeline(tx, incidentId, {
+    afterId: message.posted_event_id,
+    notifyOnly: true,
+    limit: MAX_THREAD_POSTS,
+  });
+  for (const event of events) {
+    const post = buildTimelineMessage({
+      type: event.type,
+      actor: event.actor,
+      at: event.at,
+      text: describeEvent(event),
+    });
+    await deps.slack.chat.postMessage({
+      channel: message.channel,
+      thread_ts: message.ts,
+      text: post.text,
+      blocks: post.blocks,
+      unfurl_links: false,
+      // the resolution is worth seeing in the channel, not only in the thread
+      reply_broadcast: event.type === 'incident.resolved',
+    });
+    await tx.query(
+      'UPDATE slack_messages SET posted_event_id = GREATEST(posted_event_id, $2), updated_at = now() WHERE incident_id = $1',
+      [incidentId, event.id],
+    );
+  }
+}
+
+interface SlackApiError {
+  code?: string;
+  retryAfter?: number;
+  data?: { error?: string };
+}
+
+async function rethrowForRetry(
+  err: unknown,
+  job: Job,
+  token: string | undefined,
+  deps: SyncDeps,
+): Promise<never> {
+  const e = err as SlackApiError;
+  const method = 'chat';
+  if (e.code === 'slack_webapi_rate_limited_error') {
+    const retryAfter = Math.max(1, e.retryAfter ?? 1);
+    deps.metrics.slackApiErrors.inc({ method, error: 'ratelimited' });
+    deps.log.warn({ job: job.id, retryAfter }, 'Slack rate limit; retrying after Retry-After');
+    await job.moveToDelayed(Date.now() + retryAfter * 1000, token);
+    throw new DelayedError();
+  }
+  if (e.code === 'slack_webapi_platform_error') {
+    const error = e.data?.error ?? 'unknown';
+    deps.metrics.slackApiErrors.inc({ method, error });
+    if (PERMANENT_ERRORS.has(error)) throw new UnrecoverableError(`Slack refused: ${error}`);
+  } else if (e.code?.startsWith('slack_webapi_')) {
+    deps.metrics.slackApiErrors.inc({ method, error: e.code.replace('slack_webapi_', '') });
+  }
+  throw err;
+}

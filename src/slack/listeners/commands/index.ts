@@ -1,0 +1,75 @@
+import type { App } from '@slack/bolt';
+import { incidentRef } from '../../../incidents/incident.js';
+import { buildIncidentCard, buildIncidentList, buildTimelineMessage } from '../../blocks/incident-card.js';
+import { escapeMrkdwn, fitMessage } from '../../blocks/limits.js';
+import { INCIDENT_USAGE, parseIncidentCommand } from '../../commands/incident-command.js';
+import { cardViewOf, describeEvent } from '../../incident-view.js';
+import type { ListenerDeps } from '../deps.js';
+
+/** `/incident …`: acked within Slack's 3 seconds; anything slow happens after the ack and answers ephemerally. */
+export function register(app: App, deps: ListenerDeps): void {
+  app.command('/incident', async ({ command, ack, client }) => {
+    const parsed = parseIncidentCommand(command.text ?? '');
+    const ephemeral = async (msg: { text: string; blocks?: unknown[] }) => {
+      await client.chat.postEphemeral({
+        channel: command.channel_id,
+        user: command.user_id,
+        ...msg,
+      } as never);
+    };
+    switch (parsed.kind) {
+      case 'help':
+        await ack({ response_type: 'ephemeral', text: INCIDENT_USAGE });
+        return;
+      case 'invalid':
+        await ack({
+          response_type: 'ephemeral',
+          text: `${escapeMrkdwn(parsed.problem)}\n\n${INCIDENT_USAGE}`,
+        });
+        return;
+      case 'trigger': {
+        await ack({ response_type: 'ephemeral', text: `Opening an incident for *${parsed.service}*…` });
+        try {
+          const incident = await deps.incidents.triggerManually({
+            service: parsed.service,
+            summary: parsed.summary,
+            severity: parsed.severity,
+            actor: command.user_id,
+          });
+          deps.log.info({ incident: incident.id, user: command.user_id }, 'incident triggered from Slack');
+          await ephemeral({
+            text: `Opened ${incidentRef(incident.id)} for ${parsed.service}; its card follows in the service's channel.`,
+          });
+        } catch (err) {
+          deps.log.error({ err }, '/incident trigger failed');
+          await ephemeral({
+            text: 'Could not open the incident (the database is not answering). Nothing was recorded; try again.',
+          });
+        }
+        return;
+      }
+      case 'list': {
+        const incidents = await deps.incidents.listOpen({ limit: 100 });
+        const msg = buildIncidentList(incidents.map(cardViewOf), 'Open incidents');
+        await ack({ response_type: 'ephemeral', text: msg.text, blocks: msg.blocks });
+        return;
+      }
+      case 'show': {
+        const incident = await deps.incidents.get(parsed.id);
+        if (!incident) {
+          await ack({ response_type: 'ephemeral', text: `${incidentRef(parsed.id)} does not exist.` });
+          return;
+        }
+        const card = buildIncidentCard(cardViewOf(incident));
+        const events = await deps.incidents.timeline(incident.id, { limit: 10 });
+        const recent = events.flatMap(
+          (e) =>
+            buildTimelineMessage({ type: e.type, actor: e.actor, at: e.at, text: describeEvent(e) }).blocks,
+        );
+        const msg = fitMessage({ text: card.text, blocks: [...card.blocks, { type: 'divider' }, ...recent] });
+        await ack({ response_type: 'ephemeral', text: msg.text, blocks: msg.blocks });
+        return;
+      }
+    }
+  });
+}

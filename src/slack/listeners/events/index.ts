@@ -1,0 +1,38 @@
+import type { App } from '@slack/bolt';
+import { buildIncidentList, buildTimelineMessage } from '../../blocks/incident-card.js';
+import { escapeMrkdwn, fitMessage } from '../../blocks/limits.js';
+import { MENTION_USAGE, parseMention } from '../../commands/incident-command.js';
+import { cardViewOf, describeEvent } from '../../incident-view.js';
+import type { ListenerDeps } from '../deps.js';
+
+/** `@ai-sre status <service>` and `@ai-sre help`, answered in the thread of the mention. */
+export function register(app: App, deps: ListenerDeps): void {
+  app.event('app_mention', async ({ event, client }) => {
+    const thread_ts = event.thread_ts ?? event.ts;
+    const reply = (msg: { text: string; blocks?: unknown[] }) =>
+      client.chat.postMessage({ channel: event.channel, thread_ts, unfurl_links: false, ...msg } as never);
+    const parsed = parseMention(event.text ?? '');
+    if (parsed.kind === 'help') {
+      await reply({ text: MENTION_USAGE });
+      return;
+    }
+    if (parsed.kind === 'invalid') {
+      await reply({ text: `${escapeMrkdwn(parsed.problem)}\n\n${MENTION_USAGE}` });
+      return;
+    }
+    const incidents = await deps.incidents.listOpen({ service: parsed.service, limit: 20 });
+    if (incidents.length === 0) {
+      await reply({ text: `All quiet: ${escapeMrkdwn(parsed.service)} has no open incidents.` });
+      return;
+    }
+    const list = buildIncidentList(incidents.map(cardViewOf), `Open incidents of ${parsed.service}`);
+    // The latest events of the most severe incident, so the answer says what is happening, not only that something is.
+    const first = incidents[0];
+    const events = first ? await deps.incidents.timeline(first.id, { limit: 3 }) : [];
+    const recent = events.flatMap(
+      (e) => buildTimelineMessage({ type: e.type, actor: e.actor, at: e.at, text: describeEvent(e) }).blocks,
+    );
+    const msg = fitMessage({ text: list.text, blocks: [...list.blocks, ...recent] });
+    await reply({ text: msg.text, blocks: msg.blocks });
+  });
+}

@@ -23,6 +23,8 @@ export interface NormalizedAlert {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   startsAt: Date;
+  /** false when the sender gave no start time (startsAt is then the receive time, and does not tell repeats apart) */
+  startsAtGiven: boolean;
   endsAt: Date | null;
   generatorUrl: string | null;
 }

@@ -169,7 +169,9 @@ async function recordAlertsInTx(
       continue;
     }
     if (attachment) {
-      if (attachment.status === 'firing' && attachment.starts_at.getTime() === alert.startsAt.getTime()) {
+      const sameOccurrence =
+        !alert.startsAtGiven || attachment.starts_at.getTime() === alert.startsAt.getTime();
+      if (attachment.status === 'firing' && sameOccurrence) {
         duplicateIds.push(attachment.id);
         result.duplicates += 1;
       } else {

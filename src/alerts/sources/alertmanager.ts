@@ -52,6 +52,7 @@ export function normalizeAlertmanager(
     labels: alert.labels,
     annotations: alert.annotations,
     startsAt: new Date(alert.startsAt),
+    startsAtGiven: true,
     endsAt: parseEndsAt(alert.endsAt),
     generatorUrl: alert.generatorURL || null,
   }));

@@ -59,6 +59,7 @@ export function normalizeGeneric(payload: GenericPayload, receivedAt = new Date(
       labels,
       annotations: alert.annotations,
       startsAt: alert.startsAt ? new Date(alert.startsAt) : receivedAt,
+      startsAtGiven: alert.startsAt !== undefined,
       endsAt: alert.endsAt ? new Date(alert.endsAt) : null,
       generatorUrl: alert.url ?? null,
     };

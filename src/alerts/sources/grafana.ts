@@ -60,6 +60,7 @@ export function normalizeGrafana(payload: GrafanaPayload): NormalizedAlert[] {
       labels: alert.labels,
       annotations,
       startsAt: new Date(alert.startsAt),
+      startsAtGiven: true,
       endsAt: parseEndsAt(alert.endsAt),
       generatorUrl: alert.generatorURL || null,
     };

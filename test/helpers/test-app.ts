@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { type RunningApp, startApp } from '../../src/run.js';
+import { type SlackStub, startSlackStub } from './slack-stub.js';
+
+export const WEBHOOK_TOKEN = 'test-webhook-token-0123456789';
+export const SIGNING_SECRET = 'test-signing-secret-0123456789';
+const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface TestApp {
+  app: RunningApp;
+  baseUrl: string;
+  stub: SlackStub;
+  databaseUrl: string;
+  /** run SQL against the test's own database */
+  query<T extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** POST a JSON (or raw string) body to a webhook route with the bearer token unless told otherwise */
+  webhook(
+    path: string,
+    body: unknown,
+    opts?: { token?: string | null; contentType?: string },
+  ): Promise<{ status: number; json: Record<string, unknown> }>;
+  /** resolves when the Slack queue has nothing waiting, delayed or active */
+  drained(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Boots the whole app (HTTP via Bolt's receiver, workers) against its own Postgres database and BullMQ prefix, and
+ * a Slack Web API stand-in on loopback. `close()` drops the database and the Redis keys.
+ */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const id = randomBytes(5).toString('hex');
+  const databaseUrl = `postgres://postgres@127.0.0.1:5432/ai_sre_test_${id}`;
+  const prefix = `ai-sre-test-${id}`;
+  const stub = await startSlackStub();
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    QUEUE_PREFIX: prefix,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    WEBHOOK_TOKEN,
+    SLACK_BOT_TOKEN: 'xoxb-test-token',
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_API_URL: stub.url,
+    SLACK_RETRY_BASE_MS: '100',
+    ROUTING_FILE: 'config/routing.yml',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...env,
+  });
+  const app = await startApp(config, createLogger(config.LOG_LEVEL));
+  const baseUrl = `http://127.0.0.1:${app.server?.port}`;
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  return {
+    app,
+    baseUrl,
+    stub,
+    databaseUrl,
+    async query(sql, params) {
+      return (await pool.query(sql, params)).rows;
+    },
+    async webhook(path, body, opts = {}) {
+      const headers: Record<string, string> = { 'content-type': opts.contentType ?? 'application/json' };
+      const token = opts.token === undefined ? WEBHOOK_TOKEN : opts.token;
+      if (token !== null) headers.authorization = `Bearer ${token}`;
+      const res = await fetch(`${baseUrl}${path}`, {
+        method: 'POST',
+        headers,
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    },
+    async drained(timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const depths = await app.ctx.queues.depths();
+        const busy = Object.values(depths).some((d) => d.waiting + d.active + d.delayed > 0);
+        if (!busy) return;
+        if (Date.now() > deadline) throw new Error(`queues not drained: ${JSON.stringify(depths)}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    async close() {
+      await app.stop();
+      await pool.end();
+      await stub.close();
+      await dropDatabase(databaseUrl);
+      await deleteKeys(`${prefix}:*`);
+    },
+  };
+}
+
+export async function dropDatabase(databaseUrl: string): Promise<void> {
+  const name = new URL(databaseUrl).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+export async function deleteKeys(pattern: string): Promise<void> {
+  const redis = new Redis('redis://127.0.0.1:6379');
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Polls `fn` until it returns a truthy value; fails with `what` after the timeout. */
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

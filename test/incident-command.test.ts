@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { canTransition, TRANSITIONS } from '../src/incidents/lifecycle.js';
+import { parseIncidentCommand, parseMention } from '../src/slack/commands/incident-command.js';
+
+test('/incident trigger keeps the summary as typed and reads an optional severity', () => {
+  assert.deepEqual(parseIncidentCommand('trigger payment-service sev=critical Pool exhausted\nsince 03:00'), {
+    kind: 'trigger',
+    service: 'payment-service',
+    severity: 'critical',
+    summary: 'Pool exhausted\nsince 03:00',
+  });
+  assert.deepEqual(parseIncidentCommand('  TRIGGER api-gateway  5xx   spike '), {
+    kind: 'trigger',
+    service: 'api-gateway',
+    severity: 'high',
+    summary: '5xx   spike',
+  });
+});
+
+test('/incident subcommands and their errors', () => {
+  assert.deepEqual(parseIncidentCommand(''), { kind: 'help' });
+  assert.deepEqual(parseIncidentCommand('list'), { kind: 'list' });
+  assert.deepEqual(parseIncidentCommand('show INC-12'), { kind: 'show', id: 12 });
+  assert.deepEqual(parseIncidentCommand('show #7'), { kind: 'show', id: 7 });
+  assert.equal(parseIncidentCommand('list all').kind, 'invalid');
+  assert.equal(parseIncidentCommand('show 0').kind, 'invalid');
+  assert.equal(parseIncidentCommand('trigger svc').kind, 'invalid');
+  assert.equal(parseIncidentCommand('trigger svc sev=critical').kind, 'invalid');
+  assert.deepEqual(parseIncidentCommand('reboot prod'), {
+    kind: 'invalid',
+    problem: 'unknown subcommand `reboot`',
+  });
+});
+
+test('mentions: status <service> and help', () => {
+  assert.deepEqual(parseMention('<@U0BOT> status payment-service'), {
+    kind: 'status',
+    service: 'payment-service',
+  });
+  assert.deepEqual(parseMention('<@U0BOT|ai-sre>   help'), { kind: 'help' });
+  assert.equal(parseMention('<@U0BOT> status').kind, 'invalid');
+  assert.equal(parseMention('<@U0BOT> status a b').kind, 'invalid');
+});
+
+test('the state machine: resolved is final, every other status can resolve or escalate', () => {
+  assert.deepEqual(TRANSITIONS.resolved, []);
+  for (const from of ['open', 'investigating', 'mitigating', 'awaiting_approval'] as const) {
+    assert.ok(canTransition(from, 'resolved'));
+    assert.ok(canTransition(from, 'escalated'));
+  }
+  assert.ok(!canTransition('investigating', 'open'));
+  assert.ok(!canTransition('resolved', 'investigating'));
+});

@@ -93,6 +93,10 @@ interface Options {
   cpuProf: boolean;
   /** keep the bench database (for EXPLAIN ANALYZE afterwards) instead of dropping it */
   keep: boolean;
+  /** run the app without Slack (no card jobs): the intake alone */
+  withoutSlack: boolean;
+  /** extra environment of the app (`--app-env DATABASE_POOL_MAX=40`), to try settings */
+  appEnv: Record<string, string>;
   verbose: boolean;
 }
 
@@ -109,6 +113,8 @@ function readOptions(): Options {
       seed: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      'without-slack': { type: 'boolean', default: false },
+      'app-env': { type: 'string', multiple: true, default: [] },
       verbose: { type: 'boolean', short: 'v', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -116,7 +122,8 @@ function readOptions(): Options {
   if (values.help) {
     process.stdout.write(
       `usage: npm run bench:ingest -- [--duration 20] [--warmup 3] [--concurrency 32] [--batch 20]
-       [--services 200] [--settle 15] [--seed N] [--cpu-prof] [--keep] [--verbose]
+       [--services 200] [--settle 15] [--seed N] [--cpu-prof] [--keep] [--without-slack]
+       [--app-env NAME=VALUE]... [--verbose]
 each flag also reads BENCH_<NAME> (e.g. BENCH_DURATION); Postgres from BENCH_DATABASE_URL or DATABASE_URL
 (any database: the bench uses the same server and its own ai_sre_bench_<pid> database), Redis from REDIS_URL.\n`,
     );
@@ -140,6 +147,14 @@ each flag also reads BENCH_<NAME> (e.g. BENCH_DURATION); Postgres from BENCH_DAT
     seed: Math.round(num('seed', values.seed, 1, 0, 2 ** 31)),
     cpuProf: values['cpu-prof'],
     keep: values.keep,
+    withoutSlack: values['without-slack'],
+    appEnv: Object.fromEntries(
+      values['app-env'].map((pair) => {
+        const eq = pair.indexOf('=');
+        if (eq < 1) throw new Error(`--app-env: expected NAME=VALUE, got "${pair}"`);
+        return [pair.slice(0, eq), pair.slice(eq + 1)];
+      }),
+    ),
     verbose: values.verbose,
   };
 }
@@ -646,18 +661,46 @@ interface CpuSnapshot {
   at: number;
   /** seconds of CPU by group */
   seconds: Map<string, number>;
+  /** seconds of CPU of the whole machine (every process) and its core count */
+  machine: { busy: number; cores: number } | null;
+  /** the app's main (event-loop) thread: seconds on a CPU and seconds runnable but waiting for one */
+  appThread: { run: number; wait: number } | null;
+}
+
+function readMachine(): CpuSnapshot['machine'] {
+  try {
+    const text = readFileSync('/proc/stat', 'utf8');
+    const total = (text.split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal …: everything but idle and iowait is busy
+    const busy = total.slice(0, 8).reduce((a, b) => a + b, 0) - (total[3] ?? 0) - (total[4] ?? 0);
+    const cores = text.split('\n').filter((l) => /^cpu\d+ /.test(l)).length;
+    return { busy: busy / CLK_TCK, cores };
+  } catch {
+    return null;
+  }
+}
+
+function readThread(pid: number | undefined): CpuSnapshot['appThread'] {
+  if (pid === undefined) return null;
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ').map(Number);
+    return { run: (run ?? 0) / 1e9, wait: (wait ?? 0) / 1e9 };
+  } catch {
+    return null;
+  }
 }
 
 function readCpu(appPid: number | undefined): CpuSnapshot {
   const seconds = new Map<string, number>();
   const add = (key: string, s: number) => seconds.set(key, (seconds.get(key) ?? 0) + s);
   const self = process.cpuUsage();
-  add('bench (load generator + Slack stub)', (self.user + self.system) / 1e6);
+  add('bench', (self.user + self.system) / 1e6);
+  const snapshot = { at: performance.now(), seconds, machine: readMachine(), appThread: readThread(appPid) };
   let pids: string[] = [];
   try {
     pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
   } catch {
-    return { at: performance.now(), seconds };
+    return snapshot;
   }
   for (const pid of pids) {
     if (Number(pid) === process.pid) continue;
@@ -668,40 +711,58 @@ function readCpu(appPid: number | undefined): CpuSnapshot {
       const fields = stat.slice(close + 2).split(' ');
       // fields[0] is field 3 (state): utime is field 14, stime field 15
       const cpu = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-      if (Number(pid) === appPid) add('app (node)', cpu);
-      else if (comm === 'postgres' || comm.startsWith('postgres')) add('postgres', cpu);
+      if (Number(pid) === appPid) add('app', cpu);
+      else if (comm.startsWith('postgres')) add('postgres', cpu);
       else if (comm.startsWith('redis-server')) add('redis', cpu);
     } catch {
       // the process ended between readdir and read
     }
   }
-  return { at: performance.now(), seconds };
+  return snapshot;
+}
+
+interface Activity {
+  samples: number;
+  /** connections of the app by state (`active`, `idle in transaction` = waiting for the app, `idle`), summed over samples */
+  byState: Map<string, number>;
+  /** active connections by wait event (`on CPU` when none) */
+  byWait: Map<string, number>;
+  /** active and idle-in-transaction connections by statement (the last one sent, for idle in transaction) */
+  byQuery: Map<string, number>;
 }
 
 interface ActivitySampler {
-  stop(): Promise<{ samples: number; byWait: Map<string, number>; byQuery: Map<string, number> }>;
+  stop(): Promise<Activity>;
 }
 
-/** Samples pg_stat_activity of the bench database every 100 ms: what active backends wait on, and run. */
+/** Samples the app's connections in pg_stat_activity every 100 ms: busy or waiting for the app, on what, running what. */
 function sampleActivity(pool: pg.Pool, database: string): ActivitySampler {
+  const byState = new Map<string, number>();
   const byWait = new Map<string, number>();
   const byQuery = new Map<string, number>();
+  const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
   let samples = 0;
   let running = true;
   const loop = (async () => {
     while (running) {
       try {
-        const { rows } = await pool.query<{ wait: string | null; query: string }>(
-          `SELECT wait_event_type || ':' || wait_event AS wait, regexp_replace(left(query, 70), '\\s+', ' ', 'g') AS query
+        const { rows } = await pool.query<{ state: string | null; wait: string | null; query: string }>(
+          `SELECT state, wait_event_type || ':' || wait_event AS wait,
+                  regexp_replace(left(query, 70), '\\s+', ' ', 'g') AS query
              FROM pg_stat_activity
-            WHERE datname = $1 AND state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+            WHERE datname = $1 AND application_name = 'ai-sre' AND backend_type = 'client backend'`,
           [database],
         );
         samples += 1;
         for (const r of rows) {
-          const wait = r.wait ?? 'on CPU';
-          byWait.set(wait, (byWait.get(wait) ?? 0) + 1);
-          byQuery.set(r.query, (byQuery.get(r.query) ?? 0) + 1);
+          const state = r.state ?? 'unknown';
+          bump(byState, state);
+          if (state === 'active') {
+            bump(byWait, r.wait ?? 'on CPU');
+            bump(byQuery, `active       ${r.query}`);
+          } else if (state.startsWith('idle in transaction')) {
+            bump(byQuery, `idle in tx   ${r.query}`);
+          }
         }
       } catch {
         // sampling is best effort
@@ -713,7 +774,7 @@ function sampleActivity(pool: pg.Pool, database: string): ActivitySampler {
     async stop() {
       running = false;
       await loop;
-      return { samples, byWait, byQuery };
+      return { samples, byState, byWait, byQuery };
     },
   };
 }
@@ -777,7 +838,7 @@ function printReport(r: {
   measuredSeconds: number;
   groups: AlertGroup[];
   cpu: { start: CpuSnapshot; end: CpuSnapshot };
-  activity: { samples: number; byWait: Map<string, number>; byQuery: Map<string, number> };
+  activity: Activity;
   serverSide: { count: number; sum: number };
   db: { deliveries: number; alerts: number; ackedFound: number; ackedFoundAlerts: number };
   incidents: { total: number; resolved: number; withCard: number; attachments: number; events: number };
@@ -863,26 +924,38 @@ function printReport(r: {
   const cpuParts = [...r.cpu.end.seconds]
     .map(([k, v]) => [k, (v - (r.cpu.start.seconds.get(k) ?? 0)) / wall] as const)
     .sort((a, b) => b[1] - a[1]);
+  const accounted = cpuParts.reduce((a, [, v]) => a + v, 0);
+  const { machine: m0, appThread: t0 } = r.cpu.start;
+  const { machine: m1, appThread: t1 } = r.cpu.end;
+  const machineBusy = m0 && m1 ? (m1.busy - m0.busy) / wall : Number.NaN;
   line(
-    `cpu          (cores busy, measured phase) ${cpuParts.map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}; ` +
-      `total ${fmt(
-        cpuParts.reduce((a, [, v]) => a + v, 0),
-        2,
-      )}`,
+    `cpu          cores busy in the measured phase: ${cpuParts.map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')}` +
+      (m1
+        ? `, everything else ${fmt(Math.max(0, machineBusy - accounted), 2)}; machine ${fmt(machineBusy, 2)} of ${m1.cores}`
+        : ''),
   );
+  if (t0 && t1) {
+    line(
+      `             app event-loop thread: on a CPU ${fmt(((t1.run - t0.run) / wall) * 100)}% of the time, ` +
+        `runnable but waiting for a CPU ${fmt(((t1.wait - t0.wait) / wall) * 100)}%`,
+    );
+  }
   if (r.activity.samples > 0) {
     const perSample = (n: number) => n / r.activity.samples;
-    const active = [...r.activity.byWait.values()].reduce((a, b) => a + b, 0);
+    const active = r.activity.byState.get('active') ?? 0;
     line(
-      `postgres     ${fmt(perSample(active), 1)} active backends on average; waiting on: ${top(
-        r.activity.byWait,
-        6,
-      )
+      `postgres     app connections on average: ${top(r.activity.byState, 5)
+        .map(([k, v]) => `${k} ${fmt(perSample(v), 1)}`)
+        .join(', ')}`,
+    );
+    line(
+      `             active ones wait on: ${top(r.activity.byWait, 6)
         .map(([k, v]) => `${k} ${fmt((v / Math.max(1, active)) * 100)}%`)
         .join(', ')}`,
     );
-    for (const [query, n] of top(r.activity.byQuery, 6)) {
-      line(`               ${fmt((n / Math.max(1, active)) * 100).padStart(3)}%  ${query}`);
+    line('             busy connections by statement (avg connections):');
+    for (const [query, n] of top(r.activity.byQuery, 10)) {
+      line(`             ${fmt(perSample(n), 2).padStart(5)}  ${query}`);
     }
   }
   line();
@@ -947,11 +1020,12 @@ async function main(): Promise<number> {
         LOG_LEVEL: 'warn',
         NODE_ENV: 'production',
         MIGRATE_ON_START: 'true',
-        SLACK_BOT_TOKEN: 'xoxb-bench-0000',
-        SLACK_SIGNING_SECRET: randomBytes(16).toString('hex'),
+        SLACK_BOT_TOKEN: opts.withoutSlack ? '' : 'xoxb-bench-0000',
+        SLACK_SIGNING_SECRET: opts.withoutSlack ? '' : randomBytes(16).toString('hex'),
         SLACK_API_URL: stub.url,
         SLACK_APP_TOKEN: '',
         SLACK_RETRY_BASE_MS: '200',
+        ...opts.appEnv,
       },
       opts,
     );
@@ -984,7 +1058,7 @@ async function main(): Promise<number> {
     const metricsEnd = await readMetrics(app.port).catch(() => new Map<string, number>());
     const activity = baseline.sampler
       ? await baseline.sampler.stop()
-      : { samples: 0, byWait: new Map<string, number>(), byQuery: new Map<string, number>() };
+      : { samples: 0, byState: new Map(), byWait: new Map(), byQuery: new Map() };
     const metricsStart = baseline.metrics;
     if (app.exited) {
       throw new Error(

@@ -32,13 +32,18 @@ export interface TestApp {
  * Boots the whole app (HTTP via Bolt's receiver, workers) against its own Postgres database and BullMQ prefix, and
  * a Slack Web API stand-in on loopback. `close()` drops the database and the Redis keys.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  opts: { viaPort?: number } = {},
+): Promise<TestApp> {
   const id = randomBytes(5).toString('hex');
   const databaseUrl = `postgres://postgres@127.0.0.1:5432/ai_sre_test_${id}`;
+  // the app may reach Postgres through a test's proxy; the test's own queries and clean-up go direct
+  const appDatabaseUrl = databaseUrl.replace(':5432/', `:${opts.viaPort ?? 5432}/`);
   const prefix = `ai-sre-test-${id}`;
   const stub = await startSlackStub();
   const config = loadConfig({
-    DATABASE_URL: databaseUrl,
+    DATABASE_URL: appDatabaseUrl,
     REDIS_URL: 'redis://127.0.0.1:6379',
     QUEUE_PREFIX: prefix,
     HOST: '127.0.0.1',

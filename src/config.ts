@@ -71,6 +71,8 @@ export const EnvSchema = z
     SLACK_RETRY_BASE_MS: z.preprocess(emptyAsUndefined, intInRange(10, 600_000).default(2_000)),
     /** attempts before a Slack post is given up (the incident is unaffected) */
     SLACK_RETRY_ATTEMPTS: z.preprocess(emptyAsUndefined, intInRange(1, 100).default(12)),
+    /** changes to one incident within this window become one card edit and one thread digest; 0 = sync at once; milliseconds */
+    SLACK_SYNC_DEBOUNCE_MS: z.preprocess(emptyAsUndefined, intInRange(0, 60_000).default(2_000)),
     /** YAML file routing services to Slack channels */
     ROUTING_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/routing.yml')),
     WEBHOOK_TOKEN: z.string({ error: 'expected the bearer token senders use for /webhooks/*' }).min(16, {

@@ -2,6 +2,7 @@ import { WebClient } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { createIncidentService, type IncidentService } from './incidents/incident-service.js';
+import type { IncidentChange } from './incidents/record-alerts.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { type JobDefinition, type SyncIncidentSlackPayload, syncIncidentSlackJob } from './queue/jobs.js';
@@ -14,6 +15,8 @@ export interface AppContext {
   config: Config;
   log: Logger;
   db: Db;
+  /** a separate small pool for jobs that hold a connection across slow calls (Slack), so they never starve intake */
+  jobsDb: Db;
   /** a plain client for health checks (BullMQ keeps its own connections) */
   redis: Redis;
   queues: Queues;
@@ -31,6 +34,7 @@ export interface AppContext {
 
 export async function createContext(config: Config, log: Logger): Promise<AppContext> {
   const db = createDb(config.DATABASE_URL, config.DATABASE_POOL_MAX);
+  const jobsDb = createDb(config.DATABASE_URL, 10);
   const redis = new Redis(config.REDIS_URL, {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
@@ -61,23 +65,51 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
   }
   const slackSync = slack;
 
+  /**
+   * A new incident's card is posted at once. Later changes are debounced per incident: every change inside one
+   * window of SLACK_SYNC_DEBOUNCE_MS shares one delayed job (its id names the window), which runs when the window
+   * closes and so sees all of them: one card edit and one thread digest instead of one per alert, which also keeps a
+   * storm inside Slack's rate limits. Windows are offset per incident so they do not all close at once.
+   */
+  const scheduled = new Map<string, number>();
+  const scheduleSync = async (change: IncidentChange): Promise<void> => {
+    if (!slackSync) return;
+    const debounce = config.SLACK_SYNC_DEBOUNCE_MS;
+    const now = Date.now();
+    let data: SyncIncidentSlackPayload = { incidentId: change.incidentId, eventId: change.eventId };
+    let delayMs = 0;
+    if (!change.opened && debounce > 0) {
+      const offset = (change.incidentId * 7919) % debounce;
+      const window = Math.floor((now + offset) / debounce);
+      delayMs = (window + 1) * debounce - offset - now;
+      data = { ...data, window };
+    }
+    const jobId = slackSync.syncJob.jobId(data);
+    // This process already scheduled the job of this window: skip the Redis round trip.
+    if (scheduled.has(jobId)) return;
+    try {
+      await queues.enqueue(slackSync.syncJob, data, { delayMs });
+      if (data.window !== undefined) {
+        scheduled.set(jobId, now + delayMs);
+        if (scheduled.size > 10_000) {
+          for (const [id, until] of scheduled) if (until < now) scheduled.delete(id);
+        }
+      }
+    } catch (err) {
+      // Postgres already holds the change; a Redis failure delays the card, and the sweep re-enqueues it.
+      log.warn(
+        { err: (err as Error).message, incident: change.incidentId },
+        'could not enqueue Slack sync; the sweep will',
+      );
+    }
+  };
+
   const incidents = createIncidentService({
     db,
     groupWindowSeconds: config.INCIDENT_GROUP_WINDOW_SECONDS,
     hooks: {
       async changed(changes) {
-        if (!slackSync) return;
-        // Postgres already holds the change; a Redis failure here delays the card, the sweep re-enqueues it.
-        await Promise.all(
-          changes.map((change) =>
-            queues.enqueue(slackSync.syncJob, change).catch((err: unknown) => {
-              log.warn(
-                { err: (err as Error).message, incident: change.incidentId },
-                'could not enqueue Slack sync; the sweep will',
-              );
-            }),
-          ),
-        );
+        await Promise.all(changes.map((change) => scheduleSync(change)));
       },
       opened(ids, source) {
         metrics.incidentsOpened.inc({ source }, ids.length);
@@ -92,6 +124,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     config,
     log,
     db,
+    jobsDb,
     redis,
     queues,
     queueSettings,
@@ -102,6 +135,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
       await queues.close().catch(() => {});
       redis.disconnect();
       await db.end().catch(() => {});
+      await jobsDb.end().catch(() => {});
     },
   };
 }

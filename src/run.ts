@@ -26,7 +26,7 @@ export function jobHandlers(ctx: AppContext): AnyJobHandler[] {
   if (ctx.slack) {
     handlers.push(
       syncIncidentSlackHandler(ctx.slack.syncJob, {
-        db: ctx.db,
+        db: ctx.jobsDb,
         slack: ctx.slack.client,
         router: ctx.slack.router,
         metrics: ctx.metrics,

@@ -3,13 +3,13 @@ import type { Db } from '../store/db.js';
 import { withTransaction } from '../store/db.js';
 import type { Incident } from './incident.js';
 import { getIncident, listOpenIncidents, openIncident } from './lifecycle.js';
-import { type RecordAlertsResult, recordAlerts } from './record-alerts.js';
+import { type IncidentChange, type RecordAlertsResult, recordAlerts } from './record-alerts.js';
 import { listTimeline, type TimelineEvent } from './timeline.js';
 
 /** What happens after a committed change: later issues hang diagnostics and paging off these. */
 export interface IncidentHooks {
   /** incidents whose state or timeline changed, with the newest event id; must not throw */
-  changed(changes: { incidentId: number; eventId: number }[]): Promise<void>;
+  changed(changes: IncidentChange[]): Promise<void>;
   opened?(incidentIds: number[], source: string): void;
   resolved?(incidentIds: number[]): void;
 }
@@ -68,7 +68,7 @@ export function createIncidentService(deps: {
         );
       });
       hooks.opened?.([incident.id], 'slack');
-      await hooks.changed([{ incidentId: incident.id, eventId }]);
+      await hooks.changed([{ incidentId: incident.id, eventId, opened: true }]);
       return incident;
     },
     get: (id) => getIncident(db, id),

@@ -4,6 +4,13 @@ import type { IncidentLink } from './incident.js';
 import { openIncident, transitionIncident } from './lifecycle.js';
 import { appendTimeline, type TimelineEventInput } from './timeline.js';
 
+/** An incident whose view changed: its newest timeline event, and whether the change opened it. */
+export interface IncidentChange {
+  incidentId: number;
+  eventId: number;
+  opened: boolean;
+}
+
 export interface RecordAlertsOptions {
   /** alerts of a service join its open incident when that incident saw an alert within this window; seconds */
   groupWindowSeconds: number;
@@ -19,7 +26,7 @@ export interface RecordAlertsResult {
   resolvedAlerts: number;
   resolvedIncidents: number[];
   ignored: number;
-  changed: { incidentId: number; eventId: number }[];
+  changed: IncidentChange[];
 }
 
 interface Attachment {
@@ -330,7 +337,11 @@ async function recordAlertsInTx(
   for (const id of result.opened) {
     if (!newest.has(id)) newest.set(id, 0);
   }
-  result.changed = [...newest].map(([incidentId, eventId]) => ({ incidentId, eventId }));
+  result.changed = [...newest].map(([incidentId, eventId]) => ({
+    incidentId,
+    eventId,
+    opened: result.opened.includes(incidentId),
+  }));
   return result;
 }
 

@@ -21,6 +21,8 @@ export const SyncIncidentSlackPayload = z.object({
   eventId: z.number().int().nonnegative(),
   /** set by the reconciler so its sweep is not swallowed by an earlier job with the same id */
   sweep: z.string().optional(),
+  /** debounce window the job closes; changes in one window share one job */
+  window: z.number().int().nonnegative().optional(),
 });
 export type SyncIncidentSlackPayload = z.infer<typeof SyncIncidentSlackPayload>;
 
@@ -33,7 +35,10 @@ export function syncIncidentSlackJob(opts: {
     queue: 'slack',
     name: 'incident.sync-slack',
     payload: SyncIncidentSlackPayload,
-    jobId: (d) => `sync-slack-${d.incidentId}-${d.eventId}${d.sweep ? `-${d.sweep}` : ''}`,
+    jobId: (d) =>
+      d.window !== undefined
+        ? `sync-slack-${d.incidentId}-w${d.window}`
+        : `sync-slack-${d.incidentId}-${d.eventId}${d.sweep ? `-${d.sweep}` : ''}`,
     ...opts,
   };
 }

@@ -53,6 +53,7 @@ export async function startTestApp(
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_API_URL: stub.url,
     SLACK_RETRY_BASE_MS: '100',
+    SLACK_SYNC_DEBOUNCE_MS: '100',
     ROUTING_FILE: 'config/routing.yml',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,

@@ -8,6 +8,7 @@ import type { JobDefinition, SyncIncidentSlackPayload } from '../../queue/jobs.j
 import type { JobHandler } from '../../queue/queues.js';
 import type { Db, Tx } from '../../store/db.js';
 import { buildIncidentCard, buildTimelineMessage } from '../blocks/incident-card.js';
+import { fitMessage } from '../blocks/limits.js';
 import { cardViewOf, describeEvent } from '../incident-view.js';
 import type { ChannelRouter } from '../routing.js';
 
@@ -30,8 +31,8 @@ const PERMANENT_ERRORS = new Set([
   'cant_update_message',
 ]);
 
-/** thread posts per run; more are left for the next job */
-const MAX_THREAD_POSTS = 25;
+/** timeline events per thread message (two blocks each, inside Slack's 50) */
+const DIGEST_SIZE = 20;
 
 export interface SyncDeps {
   db: Db;
@@ -127,30 +128,42 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
       [incidentId, incident.revision],
     );
   }
-  const events = await listTimeline(tx, incidentId, {
-    afterId: message.posted_event_id,
-    notifyOnly: true,
-    limit: MAX_THREAD_POSTS,
-  });
-  for (const event of events) {
-    const post = buildTimelineMessage({
-      type: event.type,
-      actor: event.actor,
-      at: event.at,
-      text: describeEvent(event),
+  let postedEventId = message.posted_event_id;
+  for (;;) {
+    const events = await listTimeline(tx, incidentId, {
+      afterId: postedEventId,
+      notifyOnly: true,
+      limit: DIGEST_SIZE,
+    });
+    if (events.length === 0) return;
+    // The resolution goes on its own and is broadcast to the channel; everything else is one digest per run.
+    const resolvedAt = events.findIndex((e) => e.type === 'incident.resolved');
+    const chunk =
+      resolvedAt === 0 ? events.slice(0, 1) : resolvedAt > 0 ? events.slice(0, resolvedAt) : events;
+    const posts = chunk.map((event) =>
+      buildTimelineMessage({
+        type: event.type,
+        actor: event.actor,
+        at: event.at,
+        text: describeEvent(event),
+      }),
+    );
+    const digest = fitMessage({
+      text: posts.map((p) => p.text).join('\n'),
+      blocks: posts.flatMap((p) => p.blocks),
     });
     await deps.slack.chat.postMessage({
       channel: message.channel,
       thread_ts: message.ts,
-      text: post.text,
-      blocks: post.blocks,
+      text: digest.text,
+      blocks: digest.blocks,
       unfurl_links: false,
-      // the resolution is worth seeing in the channel, not only in the thread
-      reply_broadcast: event.type === 'incident.resolved',
+      reply_broadcast: resolvedAt === 0,
     });
+    postedEventId = (chunk.at(-1) as { id: number }).id;
     await tx.query(
       'UPDATE slack_messages SET posted_event_id = GREATEST(posted_event_id, $2), updated_at = now() WHERE incident_id = $1',
-      [incidentId, event.id],
+      [incidentId, postedEventId],
     );
   }
 }

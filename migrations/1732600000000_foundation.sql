@@ -52,9 +52,11 @@ CREATE TABLE incident_alerts (
   receive_count    integer     NOT NULL DEFAULT 1,
   first_received_at timestamptz NOT NULL DEFAULT now(),
   last_received_at timestamptz NOT NULL DEFAULT now(),
+  -- true while the incident is not resolved: dedup looks only at these, so history never slows intake down
+  open             boolean     NOT NULL DEFAULT true,
   UNIQUE (incident_id, fingerprint)
 );
-CREATE INDEX incident_alerts_fingerprint ON incident_alerts (fingerprint);
+CREATE INDEX incident_alerts_open_fingerprint ON incident_alerts (fingerprint) WHERE open;
 
 -- The append-only timeline; it is the audit log, and postmortems read only from it.
 CREATE TABLE timeline_events (

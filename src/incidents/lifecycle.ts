@@ -9,7 +9,6 @@ import {
   type IncidentStatus,
   incidentFromRow,
 } from './incident.js';
-import { appendTimeline, type TimelineEventType } from './timeline.js';
 
 /**
  * The incident state machine, the one place that says which status may follow which.
@@ -42,48 +41,40 @@ export interface NewIncident {
   alertCount: number;
 }
 
-/** Opens an incident and writes `incident.opened`; call inside a transaction. */
+/** Opens an incident and writes `incident.opened` (SQL function `open_incident`); call inside a transaction. */
 export async function openIncident(
   tx: Queryable,
   input: NewIncident,
   actor: string,
 ): Promise<{ incident: Incident; eventId: number }> {
-  const { rows } = await tx.query<IncidentRow>(
-    `INSERT INTO incidents (service, title, summary, severity, status, source, alert_count, labels, links, first_signal_at)
-     VALUES ($1, $2, $3, $4, 'open', $5, $6, $7, $8, LEAST(COALESCE($9, now()), now()))
-     RETURNING ${INCIDENT_COLUMNS}`,
+  const { rows } = await tx.query<{ id: number }>(
+    'SELECT open_incident($1, $2, $3, $4, $5, $6, $7, $8, $9) AS id',
     [
       input.service,
       input.title,
       input.summary,
       input.severity,
       input.source,
-      input.alertCount,
       JSON.stringify(input.labels),
       JSON.stringify(input.links),
       input.firstSignalAt ?? null,
+      actor,
     ],
   );
-  const incident = incidentFromRow(rows[0] as IncidentRow);
-  const [eventId] = await appendTimeline(tx, [
-    {
-      incidentId: incident.id,
-      actor,
-      type: 'incident.opened',
-      data: {
-        service: incident.service,
-        severity: incident.severity,
-        title: incident.title,
-        source: incident.source,
-      },
-    },
-  ]);
-  return { incident, eventId: eventId as number };
+  const id = (rows[0] as { id: number }).id;
+  if (input.alertCount > 0)
+    await tx.query('UPDATE incidents SET alert_count = $2 WHERE id = $1', [id, input.alertCount]);
+  const event = await tx.query<{ id: number }>(
+    'SELECT max(id) AS id FROM timeline_events WHERE incident_id = $1',
+    [id],
+  );
+  return { incident: (await getIncident(tx, id)) as Incident, eventId: (event.rows[0] as { id: number }).id };
 }
 
 /**
- * Moves an incident to `to`, writing `incident.<to>` in the same transaction. Locks the row, so concurrent
- * transitions serialise; a transition the machine does not allow throws TransitionError.
+ * Moves an incident to `to`, writing `incident.<to>` in the same transaction (SQL function `transition_incident`,
+ * which checks the `incident_transitions` table that TRANSITIONS mirrors). Locks the row, so concurrent transitions
+ * serialise; a transition the machine does not allow throws TransitionError.
  */
 export async function transitionIncident(
   tx: Queryable,
@@ -91,32 +82,20 @@ export async function transitionIncident(
   to: IncidentStatus,
   change: { actor: string; reason: string; data?: Record<string, unknown> },
 ): Promise<{ incident: Incident; eventId: number }> {
-  const current = await tx.query<{ status: IncidentStatus }>(
-    'SELECT status FROM incidents WHERE id = $1 FOR UPDATE',
-    [incidentId],
-  );
-  const from = current.rows[0]?.status;
-  if (!from) throw new NotFoundError(`incident ${incidentId} does not exist`);
-  if (!canTransition(from, to))
-    throw new TransitionError(`incident ${incidentId} cannot go from ${from} to ${to}`);
-  const { rows } = await tx.query<IncidentRow>(
-    `UPDATE incidents
-        SET status = $2, revision = revision + 1, updated_at = now(),
-            resolved_at = CASE WHEN $2 = 'resolved' THEN now() ELSE resolved_at END
-      WHERE id = $1
-      RETURNING ${INCIDENT_COLUMNS}`,
-    [incidentId, to],
-  );
-  const [eventId] = await appendTimeline(tx, [
-    {
-      incidentId,
-      actor: change.actor,
-      type: `incident.${to}` as TimelineEventType,
-      data: { from, to, reason: change.reason, ...change.data },
-      notify: true,
-    },
-  ]);
-  return { incident: incidentFromRow(rows[0] as IncidentRow), eventId: eventId as number };
+  let eventId: number;
+  try {
+    const { rows } = await tx.query<{ event_id: number }>(
+      'SELECT transition_incident($1, $2, $3, $4, $5) AS event_id',
+      [incidentId, to, change.actor, change.reason, JSON.stringify(change.data ?? {})],
+    );
+    eventId = (rows[0] as { event_id: number }).event_id;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'AS001') throw new TransitionError((err as Error).message);
+    if (code === 'P0002') throw new NotFoundError((err as Error).message);
+    throw err;
+  }
+  return { incident: (await getIncident(tx, incidentId)) as Incident, eventId };
 }
 
 export async function getIncident(db: Queryable, id: number): Promise<Incident | null> {

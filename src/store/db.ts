@@ -20,6 +20,8 @@ export function createDb(databaseUrl: string, max: number): Db {
   });
   // An idle client losing its connection (Postgres restarted) must not crash the process; the next query reconnects.
   pool.on('error', () => {});
+  // The same for a checked-out client: a lost connection fails its query, which the caller handles.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

@@ -61,6 +61,7 @@ export async function startTestApp(
   const app = await startApp(config, createLogger(config.LOG_LEVEL));
   const baseUrl = `http://127.0.0.1:${app.server?.port}`;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  pool.on('error', () => {});
   return {
     app,
     baseUrl,

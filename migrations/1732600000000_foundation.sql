@@ -28,7 +28,7 @@ CREATE TABLE incidents (
   last_alert_at  timestamptz NOT NULL DEFAULT now(),
   updated_at     timestamptz NOT NULL DEFAULT now(),
   resolved_at    timestamptz
-);
+) WITH (fillfactor = 80); -- room on the page for HOT updates: an incident row is updated on every alert
 CREATE INDEX incidents_open_by_service ON incidents (service, last_alert_at DESC) WHERE status <> 'resolved';
 CREATE INDEX incidents_opened_at ON incidents (opened_at DESC);
 
@@ -55,7 +55,7 @@ CREATE TABLE incident_alerts (
   -- true while the incident is not resolved: dedup looks only at these, so history never slows intake down
   open             boolean     NOT NULL DEFAULT true,
   UNIQUE (incident_id, fingerprint)
-);
+) WITH (fillfactor = 80); -- every re-delivery updates the row: keep those updates HOT
 CREATE INDEX incident_alerts_open_fingerprint ON incident_alerts (fingerprint) WHERE open;
 
 -- The append-only timeline; it is the audit log, and postmortems read only from it.

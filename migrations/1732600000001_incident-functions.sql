@@ -230,7 +230,29 @@ BEGIN
 END;
 $$;
 
+-- Group commit: several deliveries in one transaction, in order, so one WAL flush serves them all. The locks of every
+-- service involved are taken first, in sorted order, so concurrent batches cannot deadlock. p_deliveries:
+-- [{source, payload, alerts}]; returns the results of record_alert_delivery in the same order.
+CREATE FUNCTION record_alert_deliveries(p_deliveries jsonb, p_window_seconds integer)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  d       jsonb;
+  results jsonb := '[]'::jsonb;
+BEGIN
+  PERFORM pg_advisory_xact_lock(k)
+     FROM (SELECT DISTINCT hashtextextended('ai-sre:incident-group:' || (x ->> 'service'), 0) AS k
+             FROM jsonb_array_elements(p_deliveries) AS del, jsonb_array_elements(del -> 'alerts') AS x
+            ORDER BY 1) AS locks;
+  FOR d IN SELECT value FROM jsonb_array_elements(p_deliveries) LOOP
+    results := results || jsonb_build_array(
+      record_alert_delivery(d ->> 'source', d -> 'payload', d -> 'alerts', p_window_seconds));
+  END LOOP;
+  RETURN results;
+END;
+$$;
+
 -- Down Migration
+DROP FUNCTION record_alert_deliveries(jsonb, integer);
 DROP FUNCTION record_alert_delivery(text, jsonb, jsonb, integer);
 DROP FUNCTION grow_incident(bigint, text, jsonb);
 DROP FUNCTION open_incident(text, text, text, text, text, jsonb, jsonb, timestamptz, text);

@@ -39,7 +39,8 @@ export const ALERT_SOURCES = [
 /** What the intake does with a valid delivery; it must store the delivery before resolving. */
 export type AcceptAlerts = (delivery: {
   source: string;
-  payload: unknown;
+  /** the body exactly as received (valid JSON), stored as the raw payload */
+  payloadJson: string;
   alerts: NormalizedAlert[];
 }) => Promise<{
   deliveryId: number;
@@ -138,7 +139,7 @@ export function describeIssues(issues: z.core.$ZodIssue[]): string[] {
 }
 
 /** Parses, validates and decodes a JSON body: 415/400 with the field paths when it is not acceptable. */
-export function parseJsonBody(raw: Buffer, contentType: string | undefined): unknown {
+export function parseJsonBody(text: string, contentType: string | undefined): unknown {
   if (contentType && !/^application\/([a-z.+-]*\+)?json\b/i.test(contentType)) {
     throw new HttpError(
       415,
@@ -147,7 +148,7 @@ export function parseJsonBody(raw: Buffer, contentType: string | undefined): unk
     );
   }
   try {
-    return JSON.parse(raw.toString('utf8'));
+    return JSON.parse(text);
   } catch (err) {
     throw new HttpError(400, 'malformed_json', `body is not valid JSON: ${(err as Error).message}`);
   }
@@ -192,8 +193,8 @@ export function buildWebhookRoutes(deps: WebhookRouteDeps): HttpRoute[] {
 
 async function handleWebhook(src: AlertSource, deps: WebhookRouteDeps, req: IncomingMessage) {
   checkBearer(req, deps.webhookToken);
-  const raw = await readBody(req, deps.maxBodyBytes);
-  const body = parseJsonBody(raw, req.headers['content-type']);
+  const text = (await readBody(req, deps.maxBodyBytes)).toString('utf8');
+  const body = parseJsonBody(text, req.headers['content-type']);
   const parsed = src.parse(body);
   if (!parsed.success) {
     const details = describeIssues(parsed.error.issues);
@@ -205,7 +206,7 @@ async function handleWebhook(src: AlertSource, deps: WebhookRouteDeps, req: Inco
     );
   }
   const alerts = src.normalize(parsed.data as never);
-  const result = await deps.accept({ source: src.name, payload: body, alerts });
+  const result = await deps.accept({ source: src.name, payloadJson: text, alerts });
   deps.onAccepted?.(src.name, alerts.length);
   return {
     status: 'accepted',

@@ -1,9 +1,16 @@
 import type { NormalizedAlert, Severity } from '../alerts/normalized-alert.js';
 import type { Db } from '../store/db.js';
-import { withTransaction } from '../store/db.js';
+import { isConnectionError, withTransaction } from '../store/db.js';
 import type { Incident } from './incident.js';
+import { createBatcher } from './intake-batcher.js';
 import { getIncident, listOpenIncidents, openIncident } from './lifecycle.js';
-import { type IncidentChange, type RecordAlertsResult, recordAlerts } from './record-alerts.js';
+import {
+  type AlertDelivery,
+  type IncidentChange,
+  type RecordAlertsResult,
+  recordAlertBatch,
+  recordAlerts,
+} from './record-alerts.js';
 import { listTimeline, type TimelineEvent } from './timeline.js';
 
 /** What happens after a committed change: later issues hang diagnostics and paging off these. */
@@ -17,7 +24,7 @@ export interface IncidentHooks {
 export interface IncidentService {
   ingestAlerts(delivery: {
     source: string;
-    payload: unknown;
+    payloadJson: string;
     alerts: NormalizedAlert[];
   }): Promise<RecordAlertsResult>;
   /** `/incident trigger`: a human opens an incident; no grouping, a person asked for it */
@@ -38,9 +45,23 @@ export function createIncidentService(deps: {
   groupWindowSeconds: number;
 }): IncidentService {
   const { db, hooks } = deps;
+  const opts = { groupWindowSeconds: deps.groupWindowSeconds };
+  const batcher = createBatcher<AlertDelivery, RecordAlertsResult>(
+    async (deliveries) => {
+      try {
+        return await recordAlertBatch(db, deliveries, opts);
+      } catch (err) {
+        // Postgres down fails them all (503, the senders retry); anything else is retried one by one, so a bad
+        // delivery fails alone instead of taking its neighbours with it.
+        if (isConnectionError(err) || deliveries.length === 1) throw err;
+        return Promise.all(deliveries.map((d) => recordAlerts(db, d, opts)));
+      }
+    },
+    { maxBatch: 32, maxConcurrent: 8 },
+  );
   return {
     async ingestAlerts(delivery) {
-      const result = await recordAlerts(db, delivery, { groupWindowSeconds: deps.groupWindowSeconds });
+      const result = await batcher.submit(delivery);
       if (result.opened.length > 0) hooks.opened?.(result.opened, delivery.source);
       if (result.resolvedIncidents.length > 0) hooks.resolved?.(result.resolvedIncidents);
       if (result.changed.length > 0) await hooks.changed(result.changed);

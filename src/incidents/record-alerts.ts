@@ -30,7 +30,8 @@ export interface RecordAlertsResult {
 
 export interface AlertDelivery {
   source: string;
-  payload: unknown;
+  /** the delivery's body as JSON text, kept as the raw payload */
+  payloadJson: string;
   alerts: NormalizedAlert[];
 }
 
@@ -61,7 +62,55 @@ export async function recordAlerts(
   delivery: AlertDelivery,
   opts: RecordAlertsOptions,
 ): Promise<RecordAlertsResult> {
-  const alerts = delivery.alerts.map((a) => ({
+  try {
+    const { rows } = await db.query<{ result: RecordAlertsResult }>({
+      name: 'record-alert-delivery',
+      text: 'SELECT record_alert_delivery($1, $2, $3, $4) AS result',
+      values: [
+        delivery.source,
+        delivery.payloadJson,
+        JSON.stringify(delivery.alerts.map(toRow)),
+        opts.groupWindowSeconds,
+      ],
+    });
+    return (rows[0] as { result: RecordAlertsResult }).result;
+  } catch (err) {
+    throw isConnectionError(err) ? new UnavailableError('postgres unreachable', { cause: err }) : err;
+  }
+}
+
+/**
+ * Records several deliveries in one statement and so one transaction (`record_alert_deliveries`): the same rules,
+ * applied in order, with one commit for all. Results come back in input order.
+ */
+export async function recordAlertBatch(
+  db: Db,
+  deliveries: AlertDelivery[],
+  opts: RecordAlertsOptions,
+): Promise<RecordAlertsResult[]> {
+  if (deliveries.length === 1) return [await recordAlerts(db, deliveries[0] as AlertDelivery, opts)];
+  // The bodies are spliced in as received: they are valid JSON, and re-serialising them would cost CPU for nothing.
+  const batch = `[${deliveries
+    .map(
+      (d) =>
+        `{"source":${JSON.stringify(d.source)},"payload":${d.payloadJson},"alerts":${JSON.stringify(d.alerts.map(toRow))}}`,
+    )
+    .join(',')}]`;
+  try {
+    const { rows } = await db.query<{ results: RecordAlertsResult[] }>({
+      name: 'record-alert-deliveries',
+      text: 'SELECT record_alert_deliveries($1, $2) AS results',
+      values: [batch, opts.groupWindowSeconds],
+    });
+    return (rows[0] as { results: RecordAlertsResult[] }).results;
+  } catch (err) {
+    throw isConnectionError(err) ? new UnavailableError('postgres unreachable', { cause: err }) : err;
+  }
+}
+
+/** The row shape the SQL functions read (see record_alert_delivery). */
+function toRow(a: NormalizedAlert) {
+  return {
     fingerprint: a.fingerprint,
     source: a.source,
     name: a.name,
@@ -76,20 +125,5 @@ export async function recordAlerts(
     ends_at: a.endsAt?.toISOString() ?? null,
     generator_url: a.generatorUrl,
     links: linksOf(a),
-  }));
-  try {
-    const { rows } = await db.query<{ result: RecordAlertsResult }>({
-      name: 'record-alert-delivery',
-      text: 'SELECT record_alert_delivery($1, $2, $3, $4) AS result',
-      values: [
-        delivery.source,
-        JSON.stringify(delivery.payload),
-        JSON.stringify(alerts),
-        opts.groupWindowSeconds,
-      ],
-    });
-    return (rows[0] as { result: RecordAlertsResult }).result;
-  } catch (err) {
-    throw isConnectionError(err) ? new UnavailableError('postgres unreachable', { cause: err }) : err;
-  }
+  };
 }

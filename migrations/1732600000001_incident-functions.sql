@@ -75,14 +75,14 @@ BEGIN
 END;
 $$;
 
--- One more alert (new or repeated) on an incident: count, severity (the most severe wins), links, revision.
-CREATE FUNCTION grow_incident(p_incident bigint, p_severity text, p_links jsonb) RETURNS void LANGUAGE plpgsql AS $$
+-- More alerts (new or repeated) on an incident: count, severity (the most severe wins), links, revision.
+CREATE FUNCTION grow_incident(p_incident bigint, p_added integer, p_severity text, p_links jsonb) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   v_old text;
 BEGIN
   SELECT severity INTO v_old FROM incidents WHERE id = p_incident;
   UPDATE incidents
-     SET alert_count = alert_count + 1, last_alert_at = now(), updated_at = now(), revision = revision + 1,
+     SET alert_count = alert_count + p_added, last_alert_at = now(), updated_at = now(), revision = revision + 1,
          severity = CASE WHEN severity_rank(p_severity) < severity_rank(severity) THEN p_severity ELSE severity END,
          links = CASE WHEN jsonb_array_length(p_links) = 0 THEN links ELSE merge_links(links, p_links) END
    WHERE id = p_incident;
@@ -106,6 +106,11 @@ DECLARE
   v_incident   bigint;
   v_opened     bigint[] := '{}';
   v_touched    bigint[] := '{}';
+  -- growth per incident, applied once per incident at the end: one row update instead of one per alert
+  g            record;
+  g_ids        bigint[] := '{}';
+  g_sev        text[] := '{}';
+  g_links      jsonb[] := '{}';
   v_resolve    bigint[] := '{}';
   v_resolved   bigint[] := '{}';
   v_seen       integer := 0;
@@ -179,7 +184,9 @@ BEGIN
         INSERT INTO timeline_events (incident_id, actor, type, data, notify)
         VALUES (att.incident_id, a.source, 'alert.repeated',
                 jsonb_build_object('fingerprint', a.fingerprint, 'name', a.name, 'startsAt', a.starts_at), true);
-        PERFORM grow_incident(att.incident_id, a.severity, a.links);
+        g_ids := g_ids || att.incident_id;
+        g_sev := g_sev || a.severity;
+        g_links := g_links || a.links;
         v_repeated := v_repeated + 1;
         v_touched := v_touched || att.incident_id;
       END IF;
@@ -204,8 +211,19 @@ BEGIN
                                  starts_at, ends_at, generator_url, first_delivery_id, last_delivery_id)
     VALUES (v_incident, a.fingerprint, a.source, a.name, 'firing', a.severity, a.summary, a.labels, a.annotations,
             a.starts_at, NULL, a.generator_url, v_delivery, v_delivery);
-    PERFORM grow_incident(v_incident, a.severity, a.links);
+    g_ids := g_ids || v_incident;
+    g_sev := g_sev || a.severity;
+    g_links := g_links || a.links;
     v_touched := v_touched || v_incident;
+  END LOOP;
+
+  FOR g IN SELECT gi AS id, count(*)::integer AS added, min(severity_rank(gs)) AS rank
+             FROM unnest(g_ids, g_sev) AS u(gi, gs) GROUP BY gi ORDER BY gi LOOP
+    PERFORM grow_incident(
+      g.id, g.added, (ARRAY['critical', 'high', 'warning', 'info'])[g.rank],
+      (SELECT COALESCE(jsonb_agg(x.e ORDER BY u.o, x.o), '[]'::jsonb)
+         FROM unnest(g_ids, g_links) WITH ORDINALITY AS u(gi, gl, o), jsonb_array_elements(u.gl) WITH ORDINALITY AS x(e, o)
+        WHERE u.gi = g.id));
   END LOOP;
 
   -- An incident resolves when none of its alerts still fires.
@@ -254,7 +272,7 @@ $$;
 -- Down Migration
 DROP FUNCTION record_alert_deliveries(jsonb, integer);
 DROP FUNCTION record_alert_delivery(text, jsonb, jsonb, integer);
-DROP FUNCTION grow_incident(bigint, text, jsonb);
+DROP FUNCTION grow_incident(bigint, integer, text, jsonb);
 DROP FUNCTION open_incident(text, text, text, text, text, jsonb, jsonb, timestamptz, text);
 DROP FUNCTION transition_incident(bigint, text, text, text, jsonb);
 DROP FUNCTION merge_links(jsonb, jsonb);

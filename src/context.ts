@@ -107,6 +107,8 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
   const incidents = createIncidentService({
     db,
     groupWindowSeconds: config.INCIDENT_GROUP_WINDOW_SECONDS,
+    concurrency: config.INTAKE_CONCURRENCY,
+    batchMax: config.INTAKE_BATCH_MAX,
     hooks: {
       async changed(changes) {
         await Promise.all(changes.map((change) => scheduleSync(change)));

@@ -43,6 +43,10 @@ export function createIncidentService(deps: {
   db: Db;
   hooks: IncidentHooks;
   groupWindowSeconds: number;
+  /** concurrent intake transactions */
+  concurrency: number;
+  /** most deliveries per intake transaction */
+  batchMax: number;
 }): IncidentService {
   const { db, hooks } = deps;
   const opts = { groupWindowSeconds: deps.groupWindowSeconds };
@@ -57,7 +61,7 @@ export function createIncidentService(deps: {
         return Promise.all(deliveries.map((d) => recordAlerts(db, d, opts)));
       }
     },
-    { maxBatch: 32, maxConcurrent: 8 },
+    { maxBatch: deps.batchMax, maxConcurrent: deps.concurrency },
   );
   return {
     async ingestAlerts(delivery) {

@@ -1,6 +1,6 @@
 import type { WebClient } from '@slack/web-api';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
-import { getIncident } from '../../incidents/lifecycle.js';
+import { INCIDENT_COLUMNS, type IncidentRow, incidentFromRow } from '../../incidents/incident.js';
 import { listTimeline } from '../../incidents/timeline.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
@@ -80,21 +80,24 @@ export function syncIncidentSlackHandler(
   };
 }
 
+const QUALIFIED_INCIDENT_COLUMNS = INCIDENT_COLUMNS.split(', ')
+  .map((c) => `i.${c}`)
+  .join(', ');
+
 async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise<void> {
-  // Read the newest event before the incident: whatever happens after is left for the next job.
-  const newest = await tx.query<{ max: number | null }>(
-    'SELECT max(id) AS max FROM timeline_events WHERE incident_id = $1',
+  // One snapshot: the incident, its card, and its newest event (whatever happens after is left for the next job).
+  const { rows } = await tx.query<IncidentRow & Partial<SlackMessageRow> & { newest: number | null }>(
+    `SELECT ${QUALIFIED_INCIDENT_COLUMNS}, m.channel, m.ts, m.posted_revision, m.posted_event_id,
+            (SELECT max(t.id) FROM timeline_events t WHERE t.incident_id = i.id) AS newest
+       FROM incidents i LEFT JOIN slack_messages m ON m.incident_id = i.id
+      WHERE i.id = $1`,
     [incidentId],
   );
-  const incident = await getIncident(tx, incidentId);
-  if (!incident) throw new UnrecoverableError(`incident ${incidentId} does not exist`);
+  const row = rows[0];
+  if (!row) throw new UnrecoverableError(`incident ${incidentId} does not exist`);
+  const incident = incidentFromRow(row);
   const card = buildIncidentCard(cardViewOf(incident));
-  const existing = await tx.query<SlackMessageRow>(
-    'SELECT channel, ts, posted_revision, posted_event_id FROM slack_messages WHERE incident_id = $1',
-    [incidentId],
-  );
-  let message = existing.rows[0];
-  if (!message) {
+  if (!row.channel || !row.ts) {
     const channel = deps.router.channelFor(incident.service);
     const res = await deps.slack.chat.postMessage({
       channel,
@@ -103,39 +106,29 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
       unfurl_links: false,
     });
     if (!res.ts) throw new Error('chat.postMessage answered without a ts');
-    message = {
-      channel: res.channel ?? channel,
-      ts: res.ts,
-      posted_revision: incident.revision,
-      posted_event_id: newest.rows[0]?.max ?? 0,
-    };
+    const posted = { channel: res.channel ?? channel, ts: res.ts };
     await tx.query(
       `INSERT INTO slack_messages (incident_id, channel, ts, posted_revision, posted_event_id) VALUES ($1, $2, $3, $4, $5)`,
-      [incidentId, message.channel, message.ts, message.posted_revision, message.posted_event_id],
+      [incidentId, posted.channel, posted.ts, incident.revision, row.newest ?? 0],
     );
-    deps.log.info({ incident: incidentId, channel: message.channel, ts: message.ts }, 'posted incident card');
+    deps.log.info({ incident: incidentId, channel: posted.channel, ts: posted.ts }, 'posted incident card');
     return;
   }
-  if (message.posted_revision < incident.revision) {
-    await deps.slack.chat.update({
-      channel: message.channel,
-      ts: message.ts,
-      text: card.text,
-      blocks: card.blocks,
-    });
-    await tx.query(
-      'UPDATE slack_messages SET posted_revision = GREATEST(posted_revision, $2), updated_at = now() WHERE incident_id = $1',
-      [incidentId, incident.revision],
-    );
+  const message = { channel: row.channel, ts: row.ts };
+  let postedRevision = row.posted_revision ?? 0;
+  let postedEventId = row.posted_event_id ?? 0;
+  let unsaved = false;
+  if (postedRevision < incident.revision) {
+    await deps.slack.chat.update({ ...message, text: card.text, blocks: card.blocks });
+    postedRevision = incident.revision;
+    unsaved = true;
   }
-  let postedEventId = message.posted_event_id;
   for (;;) {
-    const events = await listTimeline(tx, incidentId, {
-      afterId: postedEventId,
-      notifyOnly: true,
-      limit: DIGEST_SIZE,
-    });
-    if (events.length === 0) return;
+    const events =
+      row.newest !== null && row.newest > postedEventId
+        ? await listTimeline(tx, incidentId, { afterId: postedEventId, notifyOnly: true, limit: DIGEST_SIZE })
+        : [];
+    if (events.length === 0) break;
     // The resolution goes on its own and is broadcast to the channel; everything else is one digest per run.
     const resolvedAt = events.findIndex((e) => e.type === 'incident.resolved');
     const chunk =
@@ -161,11 +154,20 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
       reply_broadcast: resolvedAt === 0,
     });
     postedEventId = (chunk.at(-1) as { id: number }).id;
-    await tx.query(
-      'UPDATE slack_messages SET posted_event_id = GREATEST(posted_event_id, $2), updated_at = now() WHERE incident_id = $1',
-      [incidentId, postedEventId],
-    );
+    await saveProgress(tx, incidentId, postedRevision, postedEventId);
+    unsaved = false;
+    if (chunk.length === events.length && events.length < DIGEST_SIZE) break;
   }
+  if (unsaved) await saveProgress(tx, incidentId, postedRevision, postedEventId);
+}
+
+/** Records how far Slack has been brought, after each Slack call, so a retry never posts the same thing twice. */
+async function saveProgress(tx: Tx, incidentId: number, revision: number, eventId: number): Promise<void> {
+  await tx.query(
+    `UPDATE slack_messages SET posted_revision = GREATEST(posted_revision, $2), posted_event_id = GREATEST(posted_event_id, $3),
+            updated_at = now() WHERE incident_id = $1`,
+    [incidentId, revision, eventId],
+  );
 }
 
 interface SlackApiError {

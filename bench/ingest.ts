@@ -99,7 +99,7 @@ function readOptions(): Options {
   });
   if (values.help) {
     process.stdout.write(
-      `usage: npm run bench:ingest -- [--duration 20] [--warmup 3] [--concurrency 32] [--batch 20]
+      `usage: npm run bench:ingest -- [--duration 60] [--warmup 10] [--concurrency 32] [--batch 20]
        [--services 200] [--settle 15] [--seed N] [--cpu-prof] [--keep] [--without-slack]
        [--app-env NAME=VALUE]... [--verbose]
 each flag also reads BENCH_<NAME> (e.g. BENCH_DURATION); Postgres from BENCH_DATABASE_URL or DATABASE_URL
@@ -116,8 +116,8 @@ each flag also reads BENCH_<NAME> (e.g. BENCH_DURATION); Postgres from BENCH_DAT
     return n;
   };
   return {
-    duration: num('duration', values.duration, 20, 1, 3_600),
-    warmup: num('warmup', values.warmup, 3, 0, 600),
+    duration: num('duration', values.duration, 60, 1, 3_600),
+    warmup: num('warmup', values.warmup, 10, 0, 600),
     concurrency: Math.round(num('concurrency', values.concurrency, 32, 1, 1_024)),
     batch: Math.round(num('batch', values.batch, 20, 1, 1_000)),
     services: Math.round(num('services', values.services, 200, 1, 10_000)),

@@ -73,10 +73,20 @@ export function buildRoutes(ctx: AppContext): HttpRoute[] {
     log: ctx.log,
     accept: (delivery) => ctx.incidents.ingestAlerts(delivery),
     onAccepted: (source, n) => ctx.metrics.alertsReceived.inc({ source }, n),
-    classifyError: (err) =>
-      isConnectionError(err)
-        ? new HttpError(503, 'store_unavailable', 'the incident store is unavailable; retry later')
-        : new HttpError(500, 'internal_error', 'internal error'),
+    classifyError: (err) => {
+      if (isConnectionError(err)) {
+        return new HttpError(503, 'store_unavailable', 'the incident store is unavailable; retry later');
+      }
+      // Valid JSON that Postgres cannot store (a \u0000 in a string): the sender's problem, and retrying won't help.
+      if ((err as { code?: string }).code === '22P05') {
+        return new HttpError(
+          400,
+          'unstorable_payload',
+          'body contains a \\u0000 character, which cannot be stored',
+        );
+      }
+      return new HttpError(500, 'internal_error', 'internal error');
+    },
   }).map((route) => instrument(ctx, route));
   return [...webhooks, ...buildOpsRoutes(ctx)];
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { TransitionError } from '../src/errors.js';
-import { transitionIncident } from '../src/incidents/lifecycle.js';
+import { TRANSITIONS, transitionIncident } from '../src/incidents/lifecycle.js';
 import { withTransaction } from '../src/store/db.js';
 import { buildAlert, buildAlertmanagerGroup } from './helpers/builders.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
@@ -32,6 +32,16 @@ describe('incident lifecycle on Postgres', () => {
     assert.equal(incidents[0]?.alert_count, 20);
     const alerts = await t.query(`SELECT id FROM incident_alerts`);
     assert.equal(alerts.length, 20);
+  });
+
+  test('the state machine in Postgres is the one lifecycle.ts describes', async () => {
+    const rows = await t.query<{ from_status: string; to_status: string }>(
+      'SELECT from_status, to_status FROM incident_transitions ORDER BY 1, 2',
+    );
+    const expected = Object.entries(TRANSITIONS)
+      .flatMap(([from, tos]) => tos.map((to) => ({ from_status: from, to_status: to })))
+      .sort((a, b) => a.from_status.localeCompare(b.from_status) || a.to_status.localeCompare(b.to_status));
+    assert.deepEqual(rows, expected);
   });
 
   test('a transition writes its timeline event in the same transaction; a forbidden one writes nothing', async () => {

@@ -128,6 +128,31 @@ describe('webhook intake: authentication, validation, other sources', () => {
     assert.equal(res.json.alerts, 3);
   });
 
+  test('a delivery Postgres cannot store fails alone (400); the ones written with it are kept', async () => {
+    const before = await stored();
+    const good = (i: number) =>
+      t.webhook('/webhooks/generic', { name: `Batch${i}`, service: 'batching', summary: `alert ${i}` });
+    const bad = t.webhook('/webhooks/generic', {
+      name: 'Nul',
+      service: 'batching',
+      labels: { broken: 'a\u0000b' },
+    });
+    const results = await Promise.all([good(1), good(2), bad, good(3), good(4)]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [202, 202, 400, 202, 202],
+    );
+    assert.equal(results[2]?.json.error, 'unstorable_payload');
+    assert.equal(await stored(), (before ?? 0) + 4);
+    const names = await t.query<{ name: string }>(
+      `SELECT name FROM incident_alerts ia JOIN incidents i ON i.id = ia.incident_id WHERE i.service = 'batching' ORDER BY name`,
+    );
+    assert.deepEqual(
+      names.map((n) => n.name),
+      ['Batch1', 'Batch2', 'Batch3', 'Batch4'],
+    );
+  });
+
   test('health, readiness and metrics', async () => {
     const health = await fetch(`${t.baseUrl}/healthz`);
     assert.equal(health.status, 200);

@@ -59,7 +59,14 @@ export function createSlackApp(
         processBeforeResponse: false,
         unhandledRequestTimeoutMillis: 2_500,
       });
-  const socketReceiver = opts.appToken ? new SocketModeReceiver({ appToken: opts.appToken, logger }) : null;
+  const socketReceiver = opts.appToken
+    ? new SocketModeReceiver({
+        appToken: opts.appToken,
+        logger,
+        // apps.connections.open goes to the same Web API base as everything else
+        installerOptions: { clientOptions: { slackApiUrl: opts.apiUrl } },
+      })
+    : null;
   const app = new App({
     token: opts.botToken,
     receiver: (httpReceiver ?? socketReceiver) as HTTPReceiver,

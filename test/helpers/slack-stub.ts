@@ -24,6 +24,8 @@ export interface SlackStub {
   callsTo(method: string): SlackCall[];
   /** make the next `count` calls of `method` (or `'*'`, any method) fail with `failure` */
   failNext(method: string | '*', count: number, failure: SlackFailure): void;
+  /** answer every later call of `method` with `body` (e.g. `apps.connections.open` with a WebSocket URL) */
+  answerWith(method: string, body: Record<string, unknown>): void;
   /** polls until `predicate(calls)` holds; rejects listing the calls seen after `timeoutMs` (default 10_000) */
   waitFor(predicate: (calls: SlackCall[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -86,9 +88,12 @@ export async function startSlackStub(): Promise<SlackStub> {
     return pending.failure;
   };
 
+  const custom = new Map<string, Record<string, unknown>>();
   const answer = (method: string, args: Record<string, unknown>, baseUrl: string): Reply => {
     const failure = takeFailure(method);
     if (failure !== undefined) return failureReply(failure);
+    const fixed = custom.get(method);
+    if (fixed) return { status: 200, body: fixed };
     return { status: 200, body: answerLikeSlack(method, args, nextTs, baseUrl) };
   };
 
@@ -110,6 +115,9 @@ export async function startSlackStub(): Promise<SlackStub> {
     url: `http://127.0.0.1:${port}/api/`,
     calls,
     callsTo: (method) => calls.filter((c) => c.method === method),
+    answerWith(method, body) {
+      custom.set(method, body);
+    },
     failNext(method, count, failure) {
       if (!Number.isInteger(count) || count < 1)
         throw new Error(`failNext: count must be a positive integer, got ${count}`);

@@ -34,7 +34,7 @@ export interface TestApp {
  */
 export async function startTestApp(
   env: Record<string, string> = {},
-  opts: { viaPort?: number } = {},
+  opts: { viaPort?: number; prepareStub?: (stub: SlackStub) => void } = {},
 ): Promise<TestApp> {
   const id = randomBytes(5).toString('hex');
   const databaseUrl = `postgres://postgres@127.0.0.1:5432/ai_sre_test_${id}`;
@@ -42,6 +42,7 @@ export async function startTestApp(
   const appDatabaseUrl = databaseUrl.replace(':5432/', `:${opts.viaPort ?? 5432}/`);
   const prefix = `ai-sre-test-${id}`;
   const stub = await startSlackStub();
+  opts.prepareStub?.(stub);
   const config = loadConfig({
     DATABASE_URL: appDatabaseUrl,
     REDIS_URL: 'redis://127.0.0.1:6379',

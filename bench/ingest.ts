@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { type SlackStub, startSlackStub } from '../test/helpers/slack-stub.js';
+import { deleteKeys, dropDatabase } from '../test/helpers/test-app.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -759,33 +759,6 @@ function sampleActivity(pool: pg.Pool, database: string): ActivitySampler {
 // ---------------------------------------------------------------------------------------------------------------
 // clean-up
 
-async function dropDatabase(adminUrl: string, database: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
-}
-
-async function deleteRedisKeys(redisUrl: string, prefix: string): Promise<number> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
-  await redis.connect();
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return deleted;
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // report
 
@@ -966,8 +939,6 @@ async function main(): Promise<number> {
   const database = `ai_sre_bench_${process.pid}`;
   const dbUrl = new URL(baseUrl);
   dbUrl.pathname = `/${database}`;
-  const adminUrl = new URL(baseUrl);
-  adminUrl.pathname = '/postgres';
   const prefix = `ai-sre-bench-${process.pid}-${randomBytes(3).toString('hex')}`;
   const token = randomBytes(24).toString('hex');
 
@@ -982,7 +953,7 @@ async function main(): Promise<number> {
     abort.abort();
   });
   try {
-    await dropDatabase(adminUrl.toString(), database); // a leftover of an earlier run with the same pid
+    await dropDatabase(dbUrl.toString()); // a leftover of an earlier run with the same pid
     stub = await startSlackStub();
     const port = await findFreePort();
     process.stderr.write(`bench: starting the app on 127.0.0.1:${port} (database ${database})\n`);
@@ -1150,11 +1121,11 @@ async function main(): Promise<number> {
         `kept         ${dbUrl.toString()} (drop it with DROP DATABASE ${database} WITH (FORCE))\n`,
       );
     } else {
-      await dropDatabase(adminUrl.toString(), database).catch((err: unknown) =>
+      await dropDatabase(dbUrl.toString()).catch((err: unknown) =>
         process.stderr.write(`bench: could not drop ${database}: ${(err as Error).message}\n`),
       );
     }
-    const deleted = await deleteRedisKeys(redisUrl, prefix).catch((err: unknown) => {
+    const deleted = await deleteKeys(`${prefix}:*`, redisUrl).catch((err: unknown) => {
       process.stderr.write(`bench: could not delete Redis keys ${prefix}:*: ${(err as Error).message}\n`);
       return 0;
     });

@@ -8,7 +8,6 @@ import { type SlackStub, startSlackStub } from './slack-stub.js';
 
 export const WEBHOOK_TOKEN = 'test-webhook-token-0123456789';
 export const SIGNING_SECRET = 'test-signing-secret-0123456789';
-const ADMIN_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface TestApp {
   app: RunningApp;
@@ -103,9 +102,12 @@ export async function startTestApp(
   };
 }
 
+/** Drops the database of `databaseUrl` (connecting to `postgres` on the same server), whoever is connected. */
 export async function dropDatabase(databaseUrl: string): Promise<void> {
-  const name = new URL(databaseUrl).pathname.slice(1);
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.slice(1));
+  url.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: url.toString() });
   await admin.connect();
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
@@ -114,18 +116,21 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
-export async function deleteKeys(pattern: string): Promise<void> {
-  const redis = new Redis('redis://127.0.0.1:6379');
+/** Deletes the Redis keys matching `pattern`; returns how many. */
+export async function deleteKeys(pattern: string, redisUrl = 'redis://127.0.0.1:6379'): Promise<number> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  let deleted = 0;
   try {
     let cursor = '0';
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
       cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
+      if (keys.length > 0) deleted += await redis.del(...keys);
     } while (cursor !== '0');
   } finally {
     redis.disconnect();
   }
+  return deleted;
 }
 
 /** Polls `fn` until it returns a truthy value; fails with `what` after the timeout. */

@@ -10,17 +10,6 @@ export class AppError extends Error {
   }
 }
 
-/** A request or command that cannot be carried out as asked; the message is safe to show the sender. */
-export class ValidationError extends AppError {
-  constructor(
-    message: string,
-    readonly issues: string[] = [],
-  ) {
-    super('invalid_input', message);
-    this.name = 'ValidationError';
-  }
-}
-
 /** A state change the incident state machine does not allow. */
 export class TransitionError extends AppError {
   constructor(message: string) {

@@ -4,9 +4,6 @@ import { z } from 'zod';
 export const Severity = z.enum(['critical', 'high', 'warning', 'info']);
 export type Severity = z.infer<typeof Severity>;
 
-/** Most severe first; the index is the rank. */
-export const SEVERITY_ORDER: readonly Severity[] = ['critical', 'high', 'warning', 'info'];
-
 export const AlertStatus = z.enum(['firing', 'resolved']);
 export type AlertStatus = z.infer<typeof AlertStatus>;
 
@@ -87,10 +84,6 @@ export function serviceFromLabels(labels: Record<string, string>): string {
     if (value) return value.slice(0, 200);
   }
   return 'unknown';
-}
-
-export function mostSevere(a: Severity, b: Severity): Severity {
-  return SEVERITY_ORDER.indexOf(a) <= SEVERITY_ORDER.indexOf(b) ? a : b;
 }
 
 /** A fingerprint for senders that give none: a hash of source and the sorted label set. */

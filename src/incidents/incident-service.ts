@@ -87,7 +87,6 @@ export function createIncidentService(deps: {
             source: 'slack',
             labels: { service: input.service, triggered_by: input.actor },
             links: [],
-            alertCount: 0,
           },
           input.actor,
         );
@@ -98,9 +97,7 @@ export function createIncidentService(deps: {
     },
     get: (id) => getIncident(db, id),
     listOpen: (opts) => listOpenIncidents(db, opts),
-    async timeline(id, opts) {
-      const events = await listTimeline(db, id, { limit: 10_000 });
-      return opts?.limit ? events.slice(-opts.limit) : events;
-    },
+    timeline: (id, opts) =>
+      listTimeline(db, id, opts?.limit ? { limit: opts.limit, newest: true } : { limit: 10_000 }),
   };
 }

@@ -38,7 +38,6 @@ export interface NewIncident {
   links: IncidentLink[];
   /** when the first signal was seen (the alert's startsAt); defaults to now */
   firstSignalAt?: Date;
-  alertCount: number;
 }
 
 /** Opens an incident and writes `incident.opened` (SQL function `open_incident`); call inside a transaction. */
@@ -62,8 +61,6 @@ export async function openIncident(
     ],
   );
   const id = (rows[0] as { id: number }).id;
-  if (input.alertCount > 0)
-    await tx.query('UPDATE incidents SET alert_count = $2 WHERE id = $1', [id, input.alertCount]);
   const event = await tx.query<{ id: number }>(
     'SELECT max(id) AS id FROM timeline_events WHERE incident_id = $1',
     [id],

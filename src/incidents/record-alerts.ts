@@ -1,6 +1,5 @@
 import type { NormalizedAlert } from '../alerts/normalized-alert.js';
-import { UnavailableError } from '../errors.js';
-import { type Db, isConnectionError } from '../store/db.js';
+import type { Db } from '../store/db.js';
 import type { IncidentLink } from './incident.js';
 
 /** An incident whose view changed: its newest timeline event, and whether the change opened it. */
@@ -62,21 +61,17 @@ export async function recordAlerts(
   delivery: AlertDelivery,
   opts: RecordAlertsOptions,
 ): Promise<RecordAlertsResult> {
-  try {
-    const { rows } = await db.query<{ result: RecordAlertsResult }>({
-      name: 'record-alert-delivery',
-      text: 'SELECT record_alert_delivery($1, $2, $3, $4) AS result',
-      values: [
-        delivery.source,
-        delivery.payloadJson,
-        JSON.stringify(delivery.alerts.map(toRow)),
-        opts.groupWindowSeconds,
-      ],
-    });
-    return (rows[0] as { result: RecordAlertsResult }).result;
-  } catch (err) {
-    throw isConnectionError(err) ? new UnavailableError('postgres unreachable', { cause: err }) : err;
-  }
+  const { rows } = await db.query<{ result: RecordAlertsResult }>({
+    name: 'record-alert-delivery',
+    text: 'SELECT record_alert_delivery($1, $2, $3, $4) AS result',
+    values: [
+      delivery.source,
+      delivery.payloadJson,
+      JSON.stringify(delivery.alerts.map(toRow)),
+      opts.groupWindowSeconds,
+    ],
+  });
+  return (rows[0] as { result: RecordAlertsResult }).result;
 }
 
 /**
@@ -96,16 +91,12 @@ export async function recordAlertBatch(
         `{"source":${JSON.stringify(d.source)},"payload":${d.payloadJson},"alerts":${JSON.stringify(d.alerts.map(toRow))}}`,
     )
     .join(',')}]`;
-  try {
-    const { rows } = await db.query<{ results: RecordAlertsResult[] }>({
-      name: 'record-alert-deliveries',
-      text: 'SELECT record_alert_deliveries($1, $2) AS results',
-      values: [batch, opts.groupWindowSeconds],
-    });
-    return (rows[0] as { results: RecordAlertsResult[] }).results;
-  } catch (err) {
-    throw isConnectionError(err) ? new UnavailableError('postgres unreachable', { cause: err }) : err;
-  }
+  const { rows } = await db.query<{ results: RecordAlertsResult[] }>({
+    name: 'record-alert-deliveries',
+    text: 'SELECT record_alert_deliveries($1, $2) AS results',
+    values: [batch, opts.groupWindowSeconds],
+  });
+  return (rows[0] as { results: RecordAlertsResult[] }).results;
 }
 
 /** The row shape the SQL functions read (see record_alert_delivery). */

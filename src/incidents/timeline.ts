@@ -16,15 +16,6 @@ export type TimelineEventType =
   | 'alert.repeated'
   | 'alert.resolved';
 
-export interface TimelineEventInput {
-  incidentId: number;
-  actor: string;
-  type: TimelineEventType;
-  data?: Record<string, unknown>;
-  notify?: boolean;
-  at?: Date;
-}
-
 export interface TimelineEvent {
   id: number;
   incidentId: number;
@@ -35,29 +26,14 @@ export interface TimelineEvent {
   notify: boolean;
 }
 
-/** Appends events in one statement; call it inside the transaction of the change it records. Returns ids in input order. */
-export async function appendTimeline(tx: Queryable, events: TimelineEventInput[]): Promise<number[]> {
-  if (events.length === 0) return [];
-  const { rows } = await tx.query<{ id: number }>(
-    `INSERT INTO timeline_events (incident_id, actor, type, data, notify, at)
-     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::boolean[], $6::timestamptz[])
-     RETURNING id`,
-    [
-      events.map((e) => e.incidentId),
-      events.map((e) => e.actor),
-      events.map((e) => e.type),
-      events.map((e) => JSON.stringify(e.data ?? {})),
-      events.map((e) => e.notify ?? false),
-      events.map((e) => e.at ?? new Date()),
-    ],
-  );
-  return rows.map((r) => r.id);
-}
-
+/**
+ * An incident's events in order: the first `limit` after `afterId`, or with `newest` the last `limit` (for
+ * answers that show the latest events without reading the whole timeline).
+ */
 export async function listTimeline(
   db: Queryable,
   incidentId: number,
-  opts: { afterId?: number; notifyOnly?: boolean; limit?: number } = {},
+  opts: { afterId?: number; notifyOnly?: boolean; limit?: number; newest?: boolean } = {},
 ): Promise<TimelineEvent[]> {
   const { rows } = await db.query<{
     id: number;
@@ -70,9 +46,10 @@ export async function listTimeline(
   }>(
     `SELECT id, incident_id, at, actor, type, data, notify FROM timeline_events
       WHERE incident_id = $1 AND id > $2 AND ($3::boolean IS FALSE OR notify)
-      ORDER BY id LIMIT $4`,
+      ORDER BY id ${opts.newest ? 'DESC' : 'ASC'} LIMIT $4`,
     [incidentId, opts.afterId ?? 0, opts.notifyOnly ?? false, opts.limit ?? 1000],
   );
+  if (opts.newest) rows.reverse();
   return rows.map((r) => ({
     id: r.id,
     incidentId: r.incident_id,

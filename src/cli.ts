@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, loadToolConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { type Role, startApp } from './run.js';
+import { dryRunRunbook, validateRunbooks } from './runbooks/runbooks-cli.js';
 import { ensureDatabase, runMigrations } from './store/migrate.js';
 
 const HELP = `ai-sre — Slack ChatOps first responder for production incidents
@@ -10,6 +11,9 @@ const HELP = `ai-sre — Slack ChatOps first responder for production incidents
 Usage:
   ai-sre start [--role web|worker|all]   run the bot (default role: all = HTTP + workers)
   ai-sre migrate                         create the database if missing and apply migrations
+  ai-sre runbooks validate [paths…]      check runbooks (default: RUNBOOKS_DIR); exit 1 on any problem
+  ai-sre runbooks dry-run <id> --alert alert.json [--diagnostics results.json]
+                                         print what a runbook would check and decide; touches nothing
   ai-sre --help                          this text
 
 Configuration comes from the environment (and ./.env when present); see .env.example.`;
@@ -18,13 +22,19 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { role: { type: 'string', default: 'all' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      role: { type: 'string', default: 'all' },
+      help: { type: 'boolean', short: 'h' },
+      alert: { type: 'string' },
+      diagnostics: { type: 'string' },
+    },
   });
   const command = positionals[0] ?? (values.help ? 'help' : 'start');
   if (values.help || command === 'help') {
     process.stdout.write(`${HELP}\n`);
     return 0;
   }
+  if (command === 'runbooks') return runbooksCommand(positionals.slice(1), values);
   if (!['start', 'migrate'].includes(command)) {
     process.stderr.write(`unknown command "${command}"\n\n${HELP}\n`);
     return 2;
@@ -61,6 +71,40 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', () => shutdown('SIGINT'));
   });
   return 0;
+}
+
+async function runbooksCommand(
+  args: string[],
+  values: { alert?: string; diagnostics?: string },
+): Promise<number> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  const config = loadToolConfig();
+  const io = { out: (t: string) => process.stdout.write(t), err: (t: string) => process.stderr.write(t) };
+  const [sub, ...rest] = args;
+  if (sub === 'validate') {
+    return validateRunbooks(rest.length > 0 ? rest : [config.RUNBOOKS_DIR], config.TARGETS_FILE, io);
+  }
+  if (sub === 'dry-run') {
+    const id = rest[0];
+    if (!id || !values.alert) {
+      process.stderr.write(
+        'usage: ai-sre runbooks dry-run <id> --alert alert.json [--diagnostics results.json]\n',
+      );
+      return 2;
+    }
+    return dryRunRunbook(
+      {
+        id,
+        alertFile: values.alert,
+        diagnosticsFile: values.diagnostics,
+        runbooksDir: config.RUNBOOKS_DIR,
+        targetsFile: config.TARGETS_FILE,
+      },
+      io,
+    );
+  }
+  process.stderr.write(`unknown runbooks command "${sub ?? ''}": expected validate or dry-run\n\n${HELP}\n`);
+  return 2;
 }
 
 main(process.argv.slice(2)).then(

@@ -26,98 +26,103 @@ const intInRange = (min: number, max: number) =>
     .max(max, { error: `expected an integer <= ${max}` });
 
 /** Every environment variable ai-sre reads. `.env.example` documents each one. */
-export const EnvSchema = z
-  .object({
-    NODE_ENV: z.preprocess(
-      emptyAsUndefined,
-      z.enum(['development', 'production', 'test']).default('development'),
-    ),
-    DATABASE_URL: z.preprocess(
-      emptyAsUndefined,
-      url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/ai_sre'),
-    ),
-    REDIS_URL: z.preprocess(emptyAsUndefined, url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379')),
-    /** prefix of every BullMQ key, so several deployments (or tests) can share one Redis */
-    QUEUE_PREFIX: z.preprocess(
-      emptyAsUndefined,
-      z
-        .string()
-        .regex(/^[A-Za-z0-9_.:-]{1,64}$/, { error: 'expected 1-64 characters of A-Z a-z 0-9 _ . : -' })
-        .default('ai-sre'),
-    ),
-    HOST: z.preprocess(emptyAsUndefined, z.string().min(1).default('0.0.0.0')),
-    PORT: z.preprocess(emptyAsUndefined, intInRange(0, 65535).default(3000)),
-    /** public base URL of this bot, used for links in Slack messages */
-    PUBLIC_URL: z.preprocess(emptyAsUndefined, url(['http:', 'https:']).optional()),
-    SLACK_BOT_TOKEN: z.preprocess(
-      emptyAsUndefined,
-      z.string().startsWith('xoxb-', { error: 'expected a bot token starting with xoxb-' }).optional(),
-    ),
-    SLACK_SIGNING_SECRET: z.preprocess(
-      emptyAsUndefined,
-      z.string().min(8, { error: 'expected the app signing secret' }).optional(),
-    ),
-    SLACK_APP_TOKEN: z.preprocess(
-      emptyAsUndefined,
-      z.string().startsWith('xapp-', { error: 'expected an app-level token starting with xapp-' }).optional(),
-    ),
-    SLACK_API_URL: z.preprocess(
-      emptyAsUndefined,
-      url(['http:', 'https:'])
-        .transform((v) => (v.endsWith('/') ? v : `${v}/`))
-        .default('https://slack.com/api/'),
-    ),
-    /** base delay of the exponential back-off of failed Slack posts; milliseconds */
-    SLACK_RETRY_BASE_MS: z.preprocess(emptyAsUndefined, intInRange(10, 600_000).default(2_000)),
-    /** attempts before a Slack post is given up (the incident is unaffected) */
-    SLACK_RETRY_ATTEMPTS: z.preprocess(emptyAsUndefined, intInRange(1, 100).default(12)),
-    /** changes to one incident within this window become one card edit and one thread digest; 0 = sync at once; milliseconds */
-    SLACK_SYNC_DEBOUNCE_MS: z.preprocess(emptyAsUndefined, intInRange(0, 60_000).default(5_000)),
-    /** YAML file routing services to Slack channels */
-    ROUTING_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/routing.yml')),
-    WEBHOOK_TOKEN: z.string({ error: 'expected the bearer token senders use for /webhooks/*' }).min(16, {
-      error: 'expected at least 16 characters',
-    }),
-    /** largest accepted webhook body; bytes */
-    WEBHOOK_MAX_BYTES: z.preprocess(
-      emptyAsUndefined,
-      intInRange(1024, 64 * 1024 * 1024).default(1024 * 1024),
-    ),
-    /**
-     * concurrent intake transactions per process; deliveries arriving meanwhile are written together in the next one
-     * (group commit). 2 measured best on 2 cores: fewer commits and lock waits than more, no idle core.
-     */
-    INTAKE_CONCURRENCY: z.preprocess(emptyAsUndefined, intInRange(1, 64).default(2)),
-    /** most deliveries per intake transaction */
-    INTAKE_BATCH_MAX: z.preprocess(emptyAsUndefined, intInRange(1, 1000).default(32)),
-    /** alerts of one service within this window join the open incident instead of opening another; seconds */
-    INCIDENT_GROUP_WINDOW_SECONDS: z.preprocess(emptyAsUndefined, intInRange(0, 86_400).default(900)),
-    RUNBOOKS_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default('./runbooks')),
-    MIGRATE_ON_START: z.preprocess(emptyAsUndefined, booleanFlag.default(true)),
-    /** Postgres pool size per process */
-    DATABASE_POOL_MAX: z.preprocess(emptyAsUndefined, intInRange(1, 200).default(20)),
-    LOG_LEVEL: z.preprocess(
-      emptyAsUndefined,
-      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    ),
-  })
-  .superRefine((env, ctx) => {
-    if (Boolean(env.SLACK_BOT_TOKEN) !== Boolean(env.SLACK_SIGNING_SECRET)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [env.SLACK_BOT_TOKEN ? 'SLACK_SIGNING_SECRET' : 'SLACK_BOT_TOKEN'],
-        message:
-          'expected SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to be set together (or neither, to run without Slack)',
-      });
-    }
-    if (env.SLACK_APP_TOKEN && !env.SLACK_BOT_TOKEN) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['SLACK_BOT_TOKEN'],
-        message: 'expected a bot token when SLACK_APP_TOKEN (Socket Mode) is set',
-      });
-    }
-  });
+const EnvShape = z.object({
+  NODE_ENV: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['development', 'production', 'test']).default('development'),
+  ),
+  DATABASE_URL: z.preprocess(
+    emptyAsUndefined,
+    url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/ai_sre'),
+  ),
+  REDIS_URL: z.preprocess(emptyAsUndefined, url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379')),
+  /** prefix of every BullMQ key, so several deployments (or tests) can share one Redis */
+  QUEUE_PREFIX: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,64}$/, { error: 'expected 1-64 characters of A-Z a-z 0-9 _ . : -' })
+      .default('ai-sre'),
+  ),
+  HOST: z.preprocess(emptyAsUndefined, z.string().min(1).default('0.0.0.0')),
+  PORT: z.preprocess(emptyAsUndefined, intInRange(0, 65535).default(3000)),
+  /** public base URL of this bot, used for links in Slack messages */
+  PUBLIC_URL: z.preprocess(emptyAsUndefined, url(['http:', 'https:']).optional()),
+  SLACK_BOT_TOKEN: z.preprocess(
+    emptyAsUndefined,
+    z.string().startsWith('xoxb-', { error: 'expected a bot token starting with xoxb-' }).optional(),
+  ),
+  SLACK_SIGNING_SECRET: z.preprocess(
+    emptyAsUndefined,
+    z.string().min(8, { error: 'expected the app signing secret' }).optional(),
+  ),
+  SLACK_APP_TOKEN: z.preprocess(
+    emptyAsUndefined,
+    z.string().startsWith('xapp-', { error: 'expected an app-level token starting with xapp-' }).optional(),
+  ),
+  SLACK_API_URL: z.preprocess(
+    emptyAsUndefined,
+    url(['http:', 'https:'])
+      .transform((v) => (v.endsWith('/') ? v : `${v}/`))
+      .default('https://slack.com/api/'),
+  ),
+  /** base delay of the exponential back-off of failed Slack posts; milliseconds */
+  SLACK_RETRY_BASE_MS: z.preprocess(emptyAsUndefined, intInRange(10, 600_000).default(2_000)),
+  /** attempts before a Slack post is given up (the incident is unaffected) */
+  SLACK_RETRY_ATTEMPTS: z.preprocess(emptyAsUndefined, intInRange(1, 100).default(12)),
+  /** changes to one incident within this window become one card edit and one thread digest; 0 = sync at once; milliseconds */
+  SLACK_SYNC_DEBOUNCE_MS: z.preprocess(emptyAsUndefined, intInRange(0, 60_000).default(5_000)),
+  /** YAML file routing services to Slack channels */
+  ROUTING_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/routing.yml')),
+  WEBHOOK_TOKEN: z.string({ error: 'expected the bearer token senders use for /webhooks/*' }).min(16, {
+    error: 'expected at least 16 characters',
+  }),
+  /** largest accepted webhook body; bytes */
+  WEBHOOK_MAX_BYTES: z.preprocess(emptyAsUndefined, intInRange(1024, 64 * 1024 * 1024).default(1024 * 1024)),
+  /**
+   * concurrent intake transactions per process; deliveries arriving meanwhile are written together in the next one
+   * (group commit). 2 measured best on 2 cores: fewer commits and lock waits than more, no idle core.
+   */
+  INTAKE_CONCURRENCY: z.preprocess(emptyAsUndefined, intInRange(1, 64).default(2)),
+  /** most deliveries per intake transaction */
+  INTAKE_BATCH_MAX: z.preprocess(emptyAsUndefined, intInRange(1, 1000).default(32)),
+  /** alerts of one service within this window join the open incident instead of opening another; seconds */
+  INCIDENT_GROUP_WINDOW_SECONDS: z.preprocess(emptyAsUndefined, intInRange(0, 86_400).default(900)),
+  RUNBOOKS_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default('./runbooks')),
+  /** what diagnostics may reach (databases, Redis, shell allowlist, log files, per-service values); YAML */
+  TARGETS_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/targets.yml')),
+  /** Prometheus HTTP API base URL for `prometheus_query` diagnostics, e.g. http://prometheus:9090 */
+  PROMETHEUS_URL: z.preprocess(emptyAsUndefined, url(['http:', 'https:']).optional()),
+  /** Loki HTTP API base URL for `log_search` diagnostics with `source: loki` */
+  LOKI_URL: z.preprocess(emptyAsUndefined, url(['http:', 'https:']).optional()),
+  /** diagnostics run at once per worker process (they mostly wait on I/O) */
+  DIAGNOSTICS_CONCURRENCY: z.preprocess(emptyAsUndefined, intInRange(1, 1000).default(50)),
+  MIGRATE_ON_START: z.preprocess(emptyAsUndefined, booleanFlag.default(true)),
+  /** Postgres pool size per process */
+  DATABASE_POOL_MAX: z.preprocess(emptyAsUndefined, intInRange(1, 200).default(20)),
+  LOG_LEVEL: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+});
+
+export const EnvSchema = EnvShape.superRefine((env, ctx) => {
+  if (Boolean(env.SLACK_BOT_TOKEN) !== Boolean(env.SLACK_SIGNING_SECRET)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [env.SLACK_BOT_TOKEN ? 'SLACK_SIGNING_SECRET' : 'SLACK_BOT_TOKEN'],
+      message:
+        'expected SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to be set together (or neither, to run without Slack)',
+    });
+  }
+  if (env.SLACK_APP_TOKEN && !env.SLACK_BOT_TOKEN) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SLACK_BOT_TOKEN'],
+      message: 'expected a bot token when SLACK_APP_TOKEN (Socket Mode) is set',
+    });
+  }
+});
 
 export type Config = z.infer<typeof EnvSchema>;
 
@@ -140,4 +145,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return `${name}: ${message}`;
   });
   throw new ConfigError(problems);
+}
+
+/** The variables the offline tools (`ai-sre runbooks …`) read; they need no database, Redis or tokens. */
+export const ToolEnvSchema = EnvShape.pick({
+  RUNBOOKS_DIR: true,
+  TARGETS_FILE: true,
+  PROMETHEUS_URL: true,
+  LOKI_URL: true,
+  DATABASE_URL: true,
+  LOG_LEVEL: true,
+});
+export type ToolConfig = z.infer<typeof ToolEnvSchema>;
+
+export function loadToolConfig(env: NodeJS.ProcessEnv = process.env): ToolConfig {
+  const result = ToolEnvSchema.safeParse(env);
+  if (result.success) return result.data;
+  throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
 }

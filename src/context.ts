@@ -1,12 +1,19 @@
 import { WebClient } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import type { Config } from './config.js';
+import { COLLECTORS } from './diagnostics/registry.js';
+import { loadTargets, type Targets } from './diagnostics/targets.js';
 import { createIncidentService, type IncidentService } from './incidents/incident-service.js';
 import type { IncidentChange } from './incidents/record-alerts.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { type JobDefinition, type SyncIncidentSlackPayload, syncIncidentSlackJob } from './queue/jobs.js';
 import { createQueues, type QueueSettings, type Queues } from './queue/queues.js';
+import type { RunbookJobDeps, ViewChange } from './runbooks/jobs/deps.js';
+import { diagnoseJob } from './runbooks/jobs/diagnose.job.js';
+import { formatProblem, loadRunbooks } from './runbooks/loader.js';
+import { createCatalog, type RunbookCatalog } from './runbooks/matcher.js';
+import { createRunbookService, type RunbookService } from './runbooks/runbook-service.js';
 import { type ChannelRouter, createChannelRouter, loadRouting } from './slack/routing.js';
 import { createDb, type Db } from './store/db.js';
 
@@ -23,6 +30,12 @@ export interface AppContext {
   queueSettings: QueueSettings;
   metrics: Metrics;
   incidents: IncidentService;
+  runbooks: {
+    catalog: RunbookCatalog;
+    targets: Targets;
+    jobDeps: RunbookJobDeps;
+    service: RunbookService;
+  };
   /** null when Slack is not configured: incidents still open and are stored, nothing is posted */
   slack: {
     client: WebClient;
@@ -72,13 +85,14 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
    * storm inside Slack's rate limits. Windows are offset per incident so they do not all close at once.
    */
   const scheduled = new Map<string, number>();
-  const scheduleSync = async (change: IncidentChange): Promise<void> => {
+  const scheduleSync = async (change: IncidentChange | ViewChange): Promise<void> => {
     if (!slackSync) return;
     const debounce = config.SLACK_SYNC_DEBOUNCE_MS;
     const now = Date.now();
     let data: SyncIncidentSlackPayload = { incidentId: change.incidentId, eventId: change.eventId };
     let delayMs = 0;
-    if (!change.opened && debounce > 0) {
+    const atOnce = 'opened' in change ? change.opened : change.urgent;
+    if (!atOnce && debounce > 0) {
       const offset = (change.incidentId * 7919) % debounce;
       const window = Math.floor((now + offset) / debounce);
       delayMs = (window + 1) * debounce - offset - now;
@@ -104,6 +118,42 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     }
   };
 
+  const targets = await loadTargets(config.TARGETS_FILE);
+  const loaded = await loadRunbooks([config.RUNBOOKS_DIR], { collectors: COLLECTORS, targets });
+  // A broken runbook must not take the bot down with it: the valid ones run, each problem is logged where it is.
+  for (const problem of loaded.problems)
+    log.error({ problem: formatProblem(problem) }, 'invalid runbook skipped');
+  const catalog = createCatalog(loaded.runbooks);
+  if (!catalog.defaultRunbook())
+    log.warn('no default triage playbook (a runbook with `default: true`) is installed');
+  log.info({ runbooks: loaded.runbooks.map((r) => r.runbook.id) }, 'runbooks loaded');
+  const jobDeps: RunbookJobDeps = {
+    db: jobsDb,
+    catalog,
+    targets,
+    collectors: COLLECTORS,
+    queues,
+    prometheusUrl: config.PROMETHEUS_URL,
+    lokiUrl: config.LOKI_URL,
+    diagnosticsConcurrency: config.DIAGNOSTICS_CONCURRENCY,
+    changed: (change) => scheduleSync(change),
+    observeDiagnostic: (type, status, seconds) =>
+      metrics.diagnosticDuration.observe({ type, status }, seconds),
+    observeDecision: (runbook, outcome) => metrics.runbookDecisions.inc({ runbook, outcome }),
+    log,
+  };
+  /** Every new incident gets its diagnostics; Postgres holds the incident, so a failed enqueue is retried by the sweep. */
+  const startDiagnosis = async (incidentId: number): Promise<void> => {
+    try {
+      await queues.enqueue(diagnoseJob, { incidentId });
+    } catch (err) {
+      log.warn(
+        { err: (err as Error).message, incident: incidentId },
+        'could not enqueue diagnosis; the sweep will',
+      );
+    }
+  };
+
   const incidents = createIncidentService({
     db,
     groupWindowSeconds: config.INCIDENT_GROUP_WINDOW_SECONDS,
@@ -111,7 +161,12 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     batchMax: config.INTAKE_BATCH_MAX,
     hooks: {
       async changed(changes) {
-        await Promise.all(changes.map((change) => scheduleSync(change)));
+        await Promise.all(
+          changes.map(async (change) => {
+            await scheduleSync(change);
+            if (change.opened) await startDiagnosis(change.incidentId);
+          }),
+        );
       },
       opened(ids, source) {
         metrics.incidentsOpened.inc({ source }, ids.length);
@@ -132,6 +187,12 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     queueSettings,
     metrics,
     incidents,
+    runbooks: {
+      catalog,
+      targets,
+      jobDeps,
+      service: createRunbookService({ db, catalog, incidents, queues }),
+    },
     slack,
     async close() {
       await queues.close().catch(() => {});

@@ -41,6 +41,19 @@ export function createMetrics() {
       labelNames: ['method', 'error'] as const,
       registers: [registry],
     }),
+    diagnosticDuration: new Histogram({
+      name: 'ai_sre_diagnostic_duration_seconds',
+      help: 'Time each diagnostic took, by type and outcome status',
+      labelNames: ['type', 'status'] as const,
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    runbookDecisions: new Counter({
+      name: 'ai_sre_runbook_decisions_total',
+      help: 'Runbook decisions, by runbook and outcome (remediate, escalate)',
+      labelNames: ['runbook', 'outcome'] as const,
+      registers: [registry],
+    }),
     queueDepth: new Gauge({
       name: 'ai_sre_queue_jobs',
       help: 'Jobs per queue and state, read at scrape time',

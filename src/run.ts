@@ -3,6 +3,9 @@ import { type AppContext, createContext } from './context.js';
 import type { Logger } from './logger.js';
 import { type AnyJobHandler, startWorkers, type Workers } from './queue/queues.js';
 import { type RunningServer, startServer } from './server.js';
+import { decideHandler } from './runbooks/jobs/decide.job.js';
+import { diagnoseHandler } from './runbooks/jobs/diagnose.job.js';
+import { runDiagnosticHandler } from './runbooks/jobs/run-diagnostic.job.js';
 import { syncIncidentSlackHandler } from './slack/jobs/sync-incident-slack.job.js';
 import { sweepSlackBacklog } from './slack/sweep.js';
 import { ensureDatabase, runMigrations } from './store/migrate.js';
@@ -22,7 +25,11 @@ const SWEEP_INTERVAL_MS = 10 * 60_000;
 
 /** Job handlers of this build; each job kind must have exactly one (startWorkers enforces it). */
 export function jobHandlers(ctx: AppContext): AnyJobHandler[] {
-  const handlers: AnyJobHandler[] = [];
+  const handlers: AnyJobHandler[] = [
+    diagnoseHandler(ctx.runbooks.jobDeps),
+    runDiagnosticHandler(ctx.runbooks.jobDeps),
+    decideHandler(ctx.runbooks.jobDeps),
+  ];
   if (ctx.slack) {
     handlers.push(
       syncIncidentSlackHandler(ctx.slack.syncJob, {

@@ -4,6 +4,7 @@ import { buildWebhookRoutes, HttpError, type HttpRoute, sendJson } from './alert
 import type { AppContext } from './context.js';
 import { createSlackApp, type SlackApp } from './slack/app.js';
 import { isConnectionError } from './store/db.js';
+import { recordDeployEvents } from './store/deploy-events-repo.js';
 
 /** `/healthz` (process up), `/readyz` (Postgres and Redis answer), `/metrics` (Prometheus text format). */
 function buildOpsRoutes(ctx: AppContext): HttpRoute[] {
@@ -72,6 +73,7 @@ export function buildRoutes(ctx: AppContext): HttpRoute[] {
     maxBodyBytes: ctx.config.WEBHOOK_MAX_BYTES,
     log: ctx.log,
     accept: (delivery) => ctx.incidents.ingestAlerts(delivery),
+    acceptDeploys: (delivery) => recordDeployEvents(ctx.db, delivery.payloadJson, delivery.events),
     onAccepted: (source, n) => ctx.metrics.alertsReceived.inc({ source }, n),
     classifyError: (err) => {
       if (isConnectionError(err)) {
@@ -150,7 +152,7 @@ export async function startServer(ctx: AppContext): Promise<RunningServer> {
         apiUrl: config.SLACK_API_URL,
         log: ctx.log,
       },
-      { incidents: ctx.incidents, log: ctx.log },
+      { incidents: ctx.incidents, runbooks: ctx.runbooks.service, log: ctx.log },
       routes.map((r) => ({ path: r.path, method: r.method, handler: r.handler })),
     );
   }

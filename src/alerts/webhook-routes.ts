@@ -2,8 +2,10 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import type { Logger } from '../logger.js';
+import type { DeployEventRecord } from '../store/deploy-events-repo.js';
 import type { NormalizedAlert } from './normalized-alert.js';
 import { AlertmanagerPayload, normalizeAlertmanager } from './sources/alertmanager.js';
+import { normalizeDeploys, parseDeployPayload } from './sources/deploy.js';
 import { normalizeGeneric, parseGenericPayload } from './sources/generic.js';
 import { GrafanaPayload, normalizeGrafana } from './sources/grafana.js';
 
@@ -45,6 +47,18 @@ export type AcceptAlerts = (delivery: {
 }) => Promise<{
   deliveryId: number;
   opened: number[];
+  duplicates: number;
+}>;
+
+/** What the deploy intake does with a valid delivery; it must store the events before resolving. */
+export type AcceptDeploys = (delivery: {
+  /** the body exactly as received (valid JSON) */
+  payloadJson: string;
+  events: DeployEventRecord[];
+}) => Promise<{
+  /** the new rows, in input order */
+  ids: number[];
+  /** events already stored under the same (service, id) */
   duplicates: number;
 }>;
 
@@ -158,24 +172,70 @@ export interface WebhookRouteDeps {
   webhookToken: string;
   maxBodyBytes: number;
   accept: AcceptAlerts;
+  acceptDeploys: AcceptDeploys;
   log: Logger;
   /** counts accepted alerts per source */
   onAccepted?(source: string, alerts: number): void;
-  /** maps an error thrown by `accept` to an HTTP error (503 when the store is down) */
+  /** maps an error thrown by `accept` or `acceptDeploys` to an HTTP error (503 when the store is down) */
   classifyError(err: unknown): HttpError;
 }
 
-/** POST /webhooks/<source>: authenticate, read, validate, store, then answer. Nothing is answered 2xx before it is stored. */
+/** One POST route under /webhooks/: how its valid body is parsed, and what stores it and makes the 202 answer. */
+interface WebhookEndpoint<T> {
+  name: string;
+  path: string;
+  parse(body: unknown): z.ZodSafeParseResult<T>;
+  /** stores the delivery (`payloadJson` is the body as received) and returns the answer's body */
+  handle(payload: T, payloadJson: string): Promise<unknown>;
+}
+
+/**
+ * POST /webhooks/<source> for every alert source, and /webhooks/deploy: authenticate, read, validate, store, then
+ * answer. Nothing is answered 2xx before it is stored.
+ */
 export function buildWebhookRoutes(deps: WebhookRouteDeps): HttpRoute[] {
-  return ALERT_SOURCES.map((src) => ({
-    method: 'POST' as const,
-    path: src.path,
+  const alertRoutes = ALERT_SOURCES.map((src) =>
+    webhookRoute(deps, {
+      name: src.name,
+      path: src.path,
+      parse: (body) => src.parse(body),
+      async handle(payload, payloadJson) {
+        const alerts = src.normalize(payload as never);
+        const result = await deps.accept({ source: src.name, payloadJson, alerts });
+        deps.onAccepted?.(src.name, alerts.length);
+        return {
+          status: 'accepted',
+          delivery: result.deliveryId,
+          alerts: alerts.length,
+          opened: result.opened,
+          duplicates: result.duplicates,
+        };
+      },
+    }),
+  );
+  // Deploy events are context for diagnostics and rollbacks, not signals: they are stored, never open incidents.
+  const deployRoute = webhookRoute(deps, {
+    name: 'deploy',
+    path: '/webhooks/deploy',
+    parse: parseDeployPayload,
+    async handle(payload, payloadJson) {
+      const result = await deps.acceptDeploys({ payloadJson, events: normalizeDeploys(payload) });
+      return { stored: result.ids.length, duplicates: result.duplicates, ids: result.ids };
+    },
+  });
+  return [...alertRoutes, deployRoute];
+}
+
+function webhookRoute<T>(deps: WebhookRouteDeps, endpoint: WebhookEndpoint<T>): HttpRoute {
+  return {
+    method: 'POST',
+    path: endpoint.path,
     handler(req, res) {
-      handleWebhook(src, deps, req)
+      receiveWebhook(endpoint, deps, req)
         .then((body) => sendJson(res, 202, body))
         .catch((err: unknown) => {
           const httpErr = err instanceof HttpError ? err : deps.classifyError(err);
-          if (httpErr.status >= 500) deps.log.error({ err, source: src.name }, 'webhook failed');
+          if (httpErr.status >= 500) deps.log.error({ err, source: endpoint.name }, 'webhook failed');
           sendJson(
             res,
             httpErr.status,
@@ -188,31 +248,22 @@ export function buildWebhookRoutes(deps: WebhookRouteDeps): HttpRoute[] {
           );
         });
     },
-  }));
+  };
 }
 
-async function handleWebhook(src: AlertSource, deps: WebhookRouteDeps, req: IncomingMessage) {
+async function receiveWebhook<T>(endpoint: WebhookEndpoint<T>, deps: WebhookRouteDeps, req: IncomingMessage) {
   checkBearer(req, deps.webhookToken);
   const text = (await readBody(req, deps.maxBodyBytes)).toString('utf8');
   const body = parseJsonBody(text, req.headers['content-type']);
-  const parsed = src.parse(body);
+  const parsed = endpoint.parse(body);
   if (!parsed.success) {
     const details = describeIssues(parsed.error.issues);
     throw new HttpError(
       400,
       'invalid_payload',
-      `invalid ${src.name} payload: ${details[0] ?? 'unknown problem'}`,
+      `invalid ${endpoint.name} payload: ${details[0] ?? 'unknown problem'}`,
       details,
     );
   }
-  const alerts = src.normalize(parsed.data as never);
-  const result = await deps.accept({ source: src.name, payloadJson: text, alerts });
-  deps.onAccepted?.(src.name, alerts.length);
-  return {
-    status: 'accepted',
-    delivery: result.deliveryId,
-    alerts: alerts.length,
-    opened: result.opened,
-    duplicates: result.duplicates,
-  };
+  return endpoint.handle(parsed.data, text);
 }

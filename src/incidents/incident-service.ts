@@ -33,6 +33,8 @@ export interface IncidentService {
     summary: string;
     severity: Severity;
     actor: string;
+    /** extra labels, e.g. `runbook_id` when a person runs a runbook on a service with no open incident */
+    labels?: Record<string, string>;
   }): Promise<Incident>;
   get(id: number): Promise<Incident | null>;
   listOpen(opts?: { service?: string; limit?: number }): Promise<Incident[]>;
@@ -85,7 +87,7 @@ export function createIncidentService(deps: {
             summary: input.summary,
             severity: input.severity,
             source: 'slack',
-            labels: { service: input.service, triggered_by: input.actor },
+            labels: { ...input.labels, service: input.service, triggered_by: input.actor },
             links: [],
           },
           input.actor,

@@ -12,7 +12,8 @@ export interface JobDefinition<T> {
   backoffMs: number;
 }
 
-export const QUEUE_NAMES = ['slack'] as const;
+/** slack: card and thread syncs; runbooks: choosing a runbook and deciding; diagnostics: the checks themselves */
+export const QUEUE_NAMES = ['slack', 'runbooks', 'diagnostics'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export const SyncIncidentSlackPayload = z.object({

@@ -1,4 +1,4 @@
-import { type Job, Queue, Worker } from 'bullmq';
+import { FlowProducer, type Job, Queue, Worker } from 'bullmq';
 import type { Logger } from '../logger.js';
 import { type JobDefinition, QUEUE_NAMES, type QueueName } from './jobs.js';
 
@@ -18,8 +18,18 @@ export interface JobHandler<T> {
 // biome-ignore lint/suspicious/noExplicitAny: handlers of different payload types share one registry
 export type AnyJobHandler = JobHandler<any>;
 
+export interface FlowJob<T> {
+  definition: JobDefinition<T>;
+  data: T;
+}
+
 export interface Queues {
   enqueue<T>(definition: JobDefinition<T>, data: T, opts?: { delayMs?: number }): Promise<void>;
+  /**
+   * A parent job that runs once all its children have finished. A child that fails for good does not hold the parent
+   * back (`ignoreDependencyOnFailure`): the parent sees what is missing and carries on.
+   */
+  addFlow<P>(parent: FlowJob<P>, children: FlowJob<unknown>[]): Promise<void>;
   /** waiting + delayed + active jobs per queue, for /metrics */
   depths(): Promise<Record<QueueName, { waiting: number; active: number; delayed: number; failed: number }>>;
   close(): Promise<void>;
@@ -43,6 +53,14 @@ export function createQueues(settings: QueueSettings): Queues {
     );
   }
   const queueOf = (name: QueueName): Queue => queues.get(name) as Queue;
+  let flows: FlowProducer | null = null;
+  const jobOptions = <T>(definition: JobDefinition<T>, payload: T) => ({
+    jobId: definition.jobId(payload),
+    attempts: definition.attempts,
+    backoff: { type: 'exponential', delay: definition.backoffMs },
+    removeOnComplete: { age: 3600, count: 10_000 },
+    removeOnFail: { age: 7 * 86_400 },
+  });
   return {
     async enqueue(definition, data, opts) {
       const payload = definition.payload.parse(data);
@@ -51,6 +69,28 @@ export function createQueues(settings: QueueSettings): Queues {
         attempts: definition.attempts,
         backoff: { type: 'exponential', delay: definition.backoffMs },
         delay: opts?.delayMs,
+      });
+    },
+    async addFlow(parent, children) {
+      flows ??= new FlowProducer({
+        prefix: settings.prefix,
+        connection: { url: settings.redisUrl, enableOfflineQueue: false, maxRetriesPerRequest: 1 },
+      });
+      const parentData = parent.definition.payload.parse(parent.data);
+      await flows.add({
+        name: parent.definition.name,
+        queueName: parent.definition.queue,
+        data: parentData,
+        opts: jobOptions(parent.definition, parentData),
+        children: children.map((child) => {
+          const data = child.definition.payload.parse(child.data);
+          return {
+            name: child.definition.name,
+            queueName: child.definition.queue,
+            data,
+            opts: { ...jobOptions(child.definition, data), ignoreDependencyOnFailure: true },
+          };
+        }),
       });
     },
     async depths() {
@@ -77,6 +117,7 @@ export function createQueues(settings: QueueSettings): Queues {
     },
     async close() {
       await Promise.all([...queues.values()].map((q) => q.close()));
+      await flows?.close();
     },
   };
 }

@@ -35,6 +35,14 @@ export function describeEvent(event: Pick<TimelineEvent, 'type' | 'data'>): stri
       return `Alert ${str(d.name)} resolved`;
     case 'incident.severity_changed':
       return `Severity changed from ${str(d.from)} to ${str(d.to)}`;
+    case 'runbook.started':
+      return `Running runbook ${str(d.name)} (${str(d.runbookId)}): ${Array.isArray(d.diagnostics) ? d.diagnostics.length : 0} checks`;
+    case 'runbook.none':
+      return `No runbook to run: ${str(d.reason)}`;
+    case 'diagnostic.completed':
+      return `Check ${str(d.diagnostic)}: ${str(d.status)} — ${str(d.summary)}`;
+    case 'decision.made':
+      return describeDecision(d);
     case 'incident.resolved':
       return `Incident resolved${d.reason ? `: ${str(d.reason)}` : ''}`;
     default:
@@ -43,4 +51,28 @@ export function describeEvent(event: Pick<TimelineEvent, 'type' | 'data'>): stri
       }
       return event.type;
   }
+}
+
+interface PlannedStep {
+  description?: unknown;
+  action?: unknown;
+  requiresApproval?: unknown;
+}
+
+/**
+ * The decision in plain words and the planned steps, e.g. "Decision: DB connection pool at 95% of max (critical) →
+ * kill idle connections, then raise the pool" followed by the numbered plan.
+ */
+function describeDecision(d: Record<string, unknown>): string {
+  const lines = [`Decision (${str(d.runbookName) || str(d.runbookId)}): ${str(d.text)}`];
+  const plan = Array.isArray(d.plan) ? (d.plan as PlannedStep[]) : [];
+  if (plan.length > 0) {
+    lines.push('Planned remediation:');
+    plan.forEach((step, i) => {
+      const gate = step.requiresApproval === true ? 'needs approval' : 'automatic';
+      lines.push(`${i + 1}. ${str(step.description)} (${str(step.action)}, ${gate})`);
+    });
+  }
+  if (d.escalate === true) lines.push(`Escalating: ${str(d.reason)}`);
+  return lines.join('\n');
 }

@@ -10,6 +10,7 @@ export type IncidentCommand =
   | { kind: 'trigger'; service: string; severity: Severity; summary: string }
   | { kind: 'list' }
   | { kind: 'show'; id: number }
+  | { kind: 'run'; runbookId: string; target?: string }
   | { kind: 'help' }
   | { kind: 'invalid'; problem: string };
 
@@ -18,6 +19,7 @@ export const INCIDENT_USAGE = [
   '`/incident trigger <service> [sev=critical|high|warning|info] <summary…>` — open an incident by hand',
   '`/incident list` — open incidents',
   '`/incident show <id>` — one incident with its latest events (`42` or `INC-42`)',
+  '`/incident run <runbook> [service|INC-id]` — run a runbook by hand (on the open incident, or a new one)',
   '`/incident help` — this message',
 ].join('\n');
 
@@ -38,6 +40,25 @@ export function parseIncidentCommand(text: string): IncidentCommand {
       return id === null
         ? { kind: 'invalid', problem: `\`${rest[0]}\` is not an incident id` }
         : { kind: 'show', id };
+    }
+    case 'run': {
+      const [runbookId, target, ...extra] = rest;
+      if (!runbookId || extra.length > 0)
+        return {
+          kind: 'invalid',
+          problem: '`run` takes a runbook id and optionally a service or incident id',
+        };
+      if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(runbookId))
+        return {
+          kind: 'invalid',
+          problem: `\`${runbookId}\` is not a runbook id (lower-case letters, digits, -)`,
+        };
+      if (target === undefined) return { kind: 'run', runbookId };
+      if (parseIncidentRef(target) !== null) return { kind: 'run', runbookId, target };
+      const name = ServiceName.safeParse(target);
+      return name.success
+        ? { kind: 'run', runbookId, target: name.data }
+        : { kind: 'invalid', problem: `service \`${target}\`: ${name.error.issues[0]?.message}` };
     }
     case 'trigger': {
       const [service, ...summaryWords] = rest;

@@ -6,9 +6,12 @@ import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
 import type { JobDefinition, SyncIncidentSlackPayload } from '../../queue/jobs.js';
 import type { JobHandler } from '../../queue/queues.js';
+import { getExecution, listResults } from '../../runbooks/execution-repo.js';
 import type { Db, Tx } from '../../store/db.js';
+import { buildDiagnosticsSummary } from '../blocks/diagnostics-summary.js';
 import { buildIncidentCard, buildTimelineMessage } from '../blocks/incident-card.js';
 import { fitMessage } from '../blocks/limits.js';
+import { summaryViewOf } from '../diagnostics-view.js';
 import { cardViewOf, describeEvent } from '../incident-view.js';
 import type { ChannelRouter } from '../routing.js';
 
@@ -86,9 +89,14 @@ const QUALIFIED_INCIDENT_COLUMNS = INCIDENT_COLUMNS.split(', ')
 
 async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise<void> {
   // One snapshot: the incident, its card, and its newest event (whatever happens after is left for the next job).
-  const { rows } = await tx.query<IncidentRow & Partial<SlackMessageRow> & { newest: number | null }>(
+  const { rows } = await tx.query<
+    IncidentRow & Partial<SlackMessageRow> & { newest: number | null; first_thread_event: number | null }
+  >(
     `SELECT ${QUALIFIED_INCIDENT_COLUMNS}, m.channel, m.ts, m.posted_revision, m.posted_event_id,
-            (SELECT max(t.id) FROM timeline_events t WHERE t.incident_id = i.id) AS newest
+            (SELECT max(t.id) FROM timeline_events t WHERE t.incident_id = i.id) AS newest,
+            (SELECT min(t.id) FROM timeline_events t
+              WHERE t.incident_id = i.id AND t.notify AND t.type IN ('runbook.started', 'runbook.none', 'decision.made'))
+              AS first_thread_event
        FROM incidents i LEFT JOIN slack_messages m ON m.incident_id = i.id
       WHERE i.id = $1`,
     [incidentId],
@@ -97,6 +105,9 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
   if (!row) throw new UnrecoverableError(`incident ${incidentId} does not exist`);
   const incident = incidentFromRow(row);
   const card = buildIncidentCard(cardViewOf(incident));
+  let message: { channel: string; ts: string };
+  let postedRevision: number;
+  let postedEventId: number;
   if (!row.channel || !row.ts) {
     const channel = deps.router.channelFor(incident.service);
     const res = await deps.slack.chat.postMessage({
@@ -106,17 +117,20 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
       unfurl_links: false,
     });
     if (!res.ts) throw new Error('chat.postMessage answered without a ts');
-    const posted = { channel: res.channel ?? channel, ts: res.ts };
+    message = { channel: res.channel ?? channel, ts: res.ts };
+    // The card shows the opening and the alerts so far; runbook runs and decisions still go in the thread.
+    postedEventId = row.first_thread_event !== null ? row.first_thread_event - 1 : (row.newest ?? 0);
+    postedRevision = incident.revision;
     await tx.query(
       `INSERT INTO slack_messages (incident_id, channel, ts, posted_revision, posted_event_id) VALUES ($1, $2, $3, $4, $5)`,
-      [incidentId, posted.channel, posted.ts, incident.revision, row.newest ?? 0],
+      [incidentId, message.channel, message.ts, postedRevision, postedEventId],
     );
-    deps.log.info({ incident: incidentId, channel: posted.channel, ts: posted.ts }, 'posted incident card');
-    return;
+    deps.log.info({ incident: incidentId, channel: message.channel, ts: message.ts }, 'posted incident card');
+  } else {
+    message = { channel: row.channel, ts: row.ts };
+    postedRevision = row.posted_revision ?? 0;
+    postedEventId = row.posted_event_id ?? 0;
   }
-  const message = { channel: row.channel, ts: row.ts };
-  let postedRevision = row.posted_revision ?? 0;
-  let postedEventId = row.posted_event_id ?? 0;
   let unsaved = false;
   if (postedRevision < incident.revision) {
     await deps.slack.chat.update({ ...message, text: card.text, blocks: card.blocks });
@@ -129,10 +143,20 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
         ? await listTimeline(tx, incidentId, { afterId: postedEventId, notifyOnly: true, limit: DIGEST_SIZE })
         : [];
     if (events.length === 0) break;
+    // A runbook's start becomes its diagnostics message (edited in place as results arrive), in thread order.
+    const first = events[0] as (typeof events)[number];
+    if (first.type === 'runbook.started' && typeof first.data.executionId === 'number') {
+      await postDiagnosticsSummary(tx, incidentId, message, first.data.executionId, deps);
+      postedEventId = first.id;
+      await saveProgress(tx, incidentId, postedRevision, postedEventId);
+      unsaved = false;
+      continue;
+    }
     // The resolution goes on its own and is broadcast to the channel; everything else is one digest per run.
     const resolvedAt = events.findIndex((e) => e.type === 'incident.resolved');
-    const chunk =
-      resolvedAt === 0 ? events.slice(0, 1) : resolvedAt > 0 ? events.slice(0, resolvedAt) : events;
+    const startedAt = events.findIndex((e) => e.type === 'runbook.started');
+    const cut = [resolvedAt, startedAt].filter((i) => i > 0).sort((a, b) => a - b)[0];
+    const chunk = resolvedAt === 0 ? events.slice(0, 1) : cut !== undefined ? events.slice(0, cut) : events;
     const posts = chunk.map((event) =>
       buildTimelineMessage({
         type: event.type,
@@ -159,6 +183,72 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
     if (chunk.length === events.length && events.length < DIGEST_SIZE) break;
   }
   if (unsaved) await saveProgress(tx, incidentId, postedRevision, postedEventId);
+  await updateDiagnosticsSummaries(tx, incidentId, deps);
+}
+
+const summaryKey = (executionId: number) => `execution:${executionId}`;
+
+/** Posts an execution's diagnostics message in the thread (once: a retry finds it recorded). */
+async function postDiagnosticsSummary(
+  tx: Tx,
+  incidentId: number,
+  thread: { channel: string; ts: string },
+  executionId: number,
+  deps: SyncDeps,
+): Promise<void> {
+  const key = summaryKey(executionId);
+  const existing = await tx.query('SELECT 1 FROM slack_thread_messages WHERE incident_id = $1 AND key = $2', [
+    incidentId,
+    key,
+  ]);
+  if ((existing.rowCount ?? 0) > 0) return;
+  const execution = await getExecution(tx, executionId);
+  if (!execution) return;
+  const summary = fitMessage(
+    buildDiagnosticsSummary(summaryViewOf(execution, await listResults(tx, executionId))),
+  );
+  const res = await deps.slack.chat.postMessage({
+    channel: thread.channel,
+    thread_ts: thread.ts,
+    text: summary.text,
+    blocks: summary.blocks,
+    unfurl_links: false,
+  });
+  if (!res.ts) throw new Error('chat.postMessage answered without a ts');
+  await tx.query(
+    `INSERT INTO slack_thread_messages (incident_id, key, channel, ts, posted_revision) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (incident_id, key) DO NOTHING`,
+    [incidentId, key, thread.channel, res.ts, execution.revision],
+  );
+}
+
+/** Edits the diagnostics messages whose execution moved on since they were posted. */
+async function updateDiagnosticsSummaries(tx: Tx, incidentId: number, deps: SyncDeps): Promise<void> {
+  const { rows } = await tx.query<{ key: string; channel: string; ts: string; execution_id: number }>(
+    `SELECT s.key, s.channel, s.ts, e.id AS execution_id
+       FROM slack_thread_messages s JOIN runbook_executions e ON s.key = 'execution:' || e.id
+      WHERE s.incident_id = $1 AND e.revision > s.posted_revision
+      ORDER BY e.id`,
+    [incidentId],
+  );
+  for (const row of rows) {
+    const execution = await getExecution(tx, row.execution_id);
+    if (!execution) continue;
+    const summary = fitMessage(
+      buildDiagnosticsSummary(summaryViewOf(execution, await listResults(tx, execution.id))),
+    );
+    await deps.slack.chat.update({
+      channel: row.channel,
+      ts: row.ts,
+      text: summary.text,
+      blocks: summary.blocks,
+    });
+    await tx.query(
+      `UPDATE slack_thread_messages SET posted_revision = GREATEST(posted_revision, $3), updated_at = now()
+        WHERE incident_id = $1 AND key = $2`,
+      [incidentId, row.key, execution.revision],
+    );
+  }
 }
 
 /** Records how far Slack has been brought, after each Slack call, so a retry never posts the same thing twice. */

@@ -1,4 +1,5 @@
 import type { App } from '@slack/bolt';
+import { AppError } from '../../../errors.js';
 import { incidentRef } from '../../../incidents/incident.js';
 import { buildIncidentCard, buildIncidentList, buildTimelineMessage } from '../../blocks/incident-card.js';
 import { escapeMrkdwn, fitMessage } from '../../blocks/limits.js';
@@ -44,6 +45,35 @@ export function register(app: App, deps: ListenerDeps): void {
           deps.log.error({ err }, '/incident trigger failed');
           await ephemeral({
             text: 'Could not open the incident (the database is not answering). Nothing was recorded; try again.',
+          });
+        }
+        return;
+      }
+      case 'run': {
+        await ack({ response_type: 'ephemeral', text: `Starting runbook \`${parsed.runbookId}\`…` });
+        try {
+          const run = await deps.runbooks.requestRun({
+            runbookId: parsed.runbookId,
+            target: parsed.target,
+            actor: command.user_id,
+          });
+          const ref = incidentRef(run.incident.id);
+          deps.log.info(
+            { incident: run.incident.id, runbook: parsed.runbookId, user: command.user_id },
+            'runbook run by hand',
+          );
+          await ephemeral({
+            text: run.opened
+              ? `Opened ${ref} for ${run.incident.service} and started ${run.runbookName}; results follow in its thread.`
+              : `Running ${run.runbookName} on ${ref}; results follow in its thread.`,
+          });
+        } catch (err) {
+          const known = err instanceof AppError;
+          if (!known) deps.log.error({ err }, '/incident run failed');
+          await ephemeral({
+            text: known
+              ? escapeMrkdwn(err.message)
+              : 'Could not start the runbook (the database or queue is not answering); try again.',
           });
         }
         return;

@@ -1,0 +1,114 @@
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { AppError } from '../errors.js';
+
+/**
+ * What diagnostics may reach, per deployment (TARGETS_FILE, YAML). Runbooks name targets (`target: main`); the
+ * connection details and allowlists live here, so runbooks in git carry no credentials. `${NAME}` in a string is
+ * replaced by the environment variable NAME (a missing variable is an error at start-up).
+ */
+export const Targets = z
+  .object({
+    /** Postgres targets of `database_query`: name → connection */
+    databases: z
+      .record(
+        z.string(),
+        z.strictObject({
+          url: z.string().regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' }),
+          /** per-statement limit inside the READ ONLY transaction; milliseconds; default 5000 */
+          statementTimeoutMs: z.number().int().positive().max(600_000).default(5_000),
+          /** most rows returned; default 100 */
+          maxRows: z.number().int().positive().max(10_000).default(100),
+        }),
+      )
+      .default({}),
+    /** Redis targets of `redis_info`: name → connection */
+    redis: z
+      .record(
+        z.string(),
+        z.strictObject({ url: z.string().regex(/^rediss?:\/\//, { error: 'expected a redis:// URL' }) }),
+      )
+      .default({}),
+    /** `shell_command`: the only binaries a runbook may run, and the output cap */
+    shell: z
+      .strictObject({
+        /** binary names (looked up in PATH) or absolute paths */
+        allow: z.array(z.string().min(1)).default([]),
+        /** bytes kept of stdout and of stderr each; default 64 KiB */
+        maxOutputBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(10 * 1024 * 1024)
+          .default(65_536),
+        /** the PATH commands run with (the rest of the environment is scrubbed) */
+        path: z.string().default('/usr/local/bin:/usr/bin:/bin'),
+      })
+      .default({ allow: [], maxOutputBytes: 65_536, path: '/usr/local/bin:/usr/bin:/bin' }),
+    /** `log_search` file sources: name → glob-free list of files (a directory means every file in it) */
+    logs: z.record(z.string(), z.strictObject({ paths: z.array(z.string().min(1)).min(1) })).default({}),
+    /** per-service values for templates (`{{service.health_url}}`): service name → key → string */
+    services: z.record(z.string(), z.record(z.string(), z.string())).default({}),
+  })
+  .strict();
+export type Targets = z.infer<typeof Targets>;
+
+export const EMPTY_TARGETS: Targets = Targets.parse({});
+
+export class TargetsError extends AppError {
+  constructor(message: string) {
+    super('targets_invalid', message);
+    this.name = 'TargetsError';
+  }
+}
+
+function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: string, missing: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+      const v = env[name];
+      if (v === undefined) {
+        missing.push(`${path}: environment variable ${name} is not set`);
+        return '';
+      }
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, `${path}[${i}]`, missing));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, path ? `${path}.${k}` : k, missing)]),
+    );
+  }
+  return value;
+}
+
+/** Parses a targets document; every problem is reported with its field path. */
+export function parseTargets(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Targets {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    throw new TargetsError(doc.errors.map((e) => `${file}: ${e.message}`).join('\n'));
+  }
+  const missing: string[] = [];
+  const raw = substituteEnv(doc.toJS() ?? {}, env, '', missing);
+  if (missing.length > 0) throw new TargetsError(missing.map((m) => `${file}: ${m}`).join('\n'));
+  const parsed = Targets.safeParse(raw);
+  if (!parsed.success) {
+    throw new TargetsError(
+      parsed.error.issues.map((i) => `${file}: ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n'),
+    );
+  }
+  return parsed.data;
+}
+
+/** Reads TARGETS_FILE; a missing file means no targets (diagnostics that need one report an error). */
+export async function loadTargets(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Targets> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_TARGETS;
+    throw err;
+  }
+  return parseTargets(text, file, env);
+}

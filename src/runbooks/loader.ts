@@ -1,0 +1,292 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
+import type { AnyCollector } from '../diagnostics/collector.js';
+import type { Targets } from '../diagnostics/targets.js';
+import { placeholdersOf } from '../diagnostics/templating.js';
+import { AppError } from '../errors.js';
+import { type CelScope, checkExpression } from './cel.js';
+import { parseDuration, Runbook } from './runbook.schema.js';
+
+/** A runbook as loaded: the definition, where it came from, and the hash stored with every execution. */
+export interface LoadedRunbook {
+  runbook: Runbook;
+  file: string;
+  /** sha256 of the file's bytes: an execution records exactly which text it ran */
+  hash: string;
+}
+
+/** One thing wrong with a runbook file, located: `runbooks/db.yml:12:7 diagnostics[0].config.sql: …`. */
+export interface RunbookProblem {
+  file: string;
+  line: number;
+  column: number;
+  /** field path inside the document, e.g. `decision[1].when` */
+  path: string;
+  message: string;
+}
+
+export function formatProblem(p: RunbookProblem): string {
+  return `${p.file}:${p.line}:${p.column} ${p.path || '(document)'}: ${p.message}`;
+}
+
+export class RunbookError extends AppError {
+  constructor(readonly problems: RunbookProblem[]) {
+    super('runbook_invalid', `invalid runbooks:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`);
+    this.name = 'RunbookError';
+  }
+}
+
+export interface LoadOptions {
+  collectors: ReadonlyMap<string, AnyCollector>;
+  targets: Targets;
+}
+
+/** the longest a diagnostic may take; milliseconds (5 minutes) */
+export const MAX_DIAGNOSTIC_TIMEOUT_MS = 5 * 60_000;
+
+type Path = (string | number)[];
+
+export function formatPath(path: Path): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out ? `.${part}` : part;
+  return out;
+}
+
+/** Validates one runbook document; returns the runbook or every problem found, each with its line. */
+export function parseRunbook(
+  text: string,
+  file: string,
+  opts: LoadOptions,
+): { runbook: LoadedRunbook | null; problems: RunbookProblem[] } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const problems: RunbookProblem[] = [];
+  const at = (path: Path, message: string) => problems.push(locate(doc, lineCounter, file, path, message));
+  if (doc.errors.length > 0) {
+    for (const e of doc.errors) {
+      const pos = lineCounter.linePos(e.pos[0]);
+      problems.push({
+        file,
+        line: pos.line,
+        column: pos.col,
+        path: '',
+        message: e.message.split('\n')[0] ?? e.message,
+      });
+    }
+    return { runbook: null, problems };
+  }
+  const parsed = Runbook.safeParse(doc.toJS());
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) at(issue.path as Path, issue.message);
+    return { runbook: null, problems };
+  }
+  const runbook = parsed.data;
+  checkSemantics(runbook, opts, at);
+  if (problems.length > 0) return { runbook: null, problems };
+  const hash = createHash('sha256').update(text).digest('hex');
+  return { runbook: { runbook, file, hash }, problems };
+}
+
+function checkSemantics(
+  runbook: Runbook,
+  opts: LoadOptions,
+  at: (path: Path, message: string) => void,
+): void {
+  const unique = (kind: 'diagnostics' | 'decision' | 'remediations', ids: string[]) => {
+    const seen = new Set<string>();
+    ids.forEach((id, i) => {
+      if (seen.has(id)) at([kind, i, 'id'], `duplicate id "${id}"`);
+      seen.add(id);
+    });
+  };
+  unique(
+    'diagnostics',
+    runbook.diagnostics.map((d) => d.id),
+  );
+  unique(
+    'decision',
+    runbook.decision.map((h) => h.id),
+  );
+  unique(
+    'remediations',
+    runbook.remediations.map((r) => r.id),
+  );
+
+  runbook.triggers.forEach((trigger, i) => {
+    const matchers: [Path, string][] = [];
+    if ('alert' in trigger) matchers.push([['triggers', i, 'alert'], trigger.alert]);
+    if ('labels' in trigger) {
+      for (const [k, v] of Object.entries(trigger.labels)) matchers.push([['triggers', i, 'labels', k], v]);
+    }
+    for (const [path, m] of matchers) {
+      if (!m.startsWith('~')) continue;
+      try {
+        new RegExp(m.slice(1));
+      } catch (err) {
+        at(path, `invalid regular expression: ${(err as Error).message}`);
+      }
+    }
+    if ('metric' in trigger && trigger.above === undefined && trigger.below === undefined) {
+      at(['triggers', i], 'a metric trigger needs `above` or `below`');
+    }
+  });
+
+  const diagnosticIds = runbook.diagnostics.map((d) => d.id);
+  runbook.diagnostics.forEach((step, i) => {
+    const timeoutMs = parseDuration(step.timeout) ?? 0;
+    if (timeoutMs > MAX_DIAGNOSTIC_TIMEOUT_MS) at(['diagnostics', i, 'timeout'], 'at most 5m');
+    const collector = opts.collectors.get(step.type);
+    if (!collector) {
+      at(
+        ['diagnostics', i, 'type'],
+        `unknown diagnostic type "${step.type}": expected one of ${[...opts.collectors.keys()].join(', ')}`,
+      );
+      return;
+    }
+    const config = collector.config.safeParse(step.config);
+    if (!config.success) {
+      for (const issue of config.error.issues)
+        at(['diagnostics', i, 'config', ...(issue.path as Path)], issue.message);
+    } else {
+      for (const p of collector.check?.(config.data, opts.targets) ?? [])
+        at(['diagnostics', i, 'config', ...p.path], p.message);
+    }
+    checkPlaceholders(step.config, ['diagnostics', i, 'config'], at);
+    const scope: CelScope = {
+      kind: 'interpret',
+      valueType: step.interpret.value ? 'dyn' : collector.valueType,
+    };
+    if (step.interpret.value) {
+      const problem = checkExpression(
+        step.interpret.value,
+        { kind: 'interpret', valueType: collector.valueType },
+        'any',
+      );
+      if (problem) at(['diagnostics', i, 'interpret', 'value'], problem);
+    }
+    for (const level of ['critical', 'warning'] as const) {
+      const expression = step.interpret[level];
+      if (!expression) continue;
+      const problem = checkExpression(expression, scope);
+      if (problem) at(['diagnostics', i, 'interpret', level], problem);
+    }
+  });
+
+  const decisionScope: CelScope = { kind: 'decision', diagnosticIds };
+  const remediationIds = new Set(runbook.remediations.map((r) => r.id));
+  runbook.decision.forEach((h, i) => {
+    const problem = checkExpression(h.when, decisionScope);
+    if (problem) at(['decision', i, 'when'], problem);
+    h.remediate.forEach((id, j) => {
+      if (!remediationIds.has(id)) at(['decision', i, 'remediate', j], `no remediation has id "${id}"`);
+    });
+  });
+  runbook.remediations.forEach((r, i) => {
+    checkPlaceholders(r.config, ['remediations', i, 'config'], at);
+    if (r.verify) {
+      r.verify.diagnostics.forEach((id, j) => {
+        if (!diagnosticIds.includes(id))
+          at(['remediations', i, 'verify', 'diagnostics', j], `no diagnostic has id "${id}"`);
+      });
+      const problem = checkExpression(r.verify.expect, decisionScope);
+      if (problem) at(['remediations', i, 'verify', 'expect'], problem);
+    }
+    if (r.stopIf) {
+      const problem = checkExpression(r.stopIf, decisionScope);
+      if (problem) at(['remediations', i, 'stopIf'], problem);
+    }
+  });
+}
+
+function checkPlaceholders(value: unknown, path: Path, at: (path: Path, message: string) => void): void {
+  if (typeof value === 'string') {
+    for (const p of placeholdersOf(value)) {
+      if (!p.valid)
+        at(path, `placeholder {{${p.name}}} is not one of labels.*, annotations.*, incident.*, service.*`);
+    }
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      checkPlaceholders(v, [...path, i], at);
+    });
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) checkPlaceholders(v, [...path, k], at);
+  }
+}
+
+/** The line of the deepest node of `path` that exists (a missing field points at its parent). */
+function locate(doc: Document, lc: LineCounter, file: string, path: Path, message: string): RunbookProblem {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+    if (isNode(node) && node.range) {
+      // for a key's value, point at the key when the value is a collection (its range starts on the next line)
+      const pos = lc.linePos(node.range[0]);
+      return { file, line: pos.line, column: pos.col, path: formatPath(path), message };
+    }
+  }
+  return { file, line: 1, column: 1, path: formatPath(path), message };
+}
+
+/** The runbook files of a directory (`*.yml`, `*.yaml`, recursively), or the given files. */
+export async function runbookFiles(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const p of paths) {
+    const s = await stat(p);
+    if (s.isDirectory()) {
+      const entries = await readdir(p, { recursive: true, withFileTypes: true });
+      for (const e of entries) {
+        if (e.isFile() && /\.ya?ml$/.test(e.name)) files.push(join(e.parentPath, e.name));
+      }
+    } else {
+      files.push(p);
+    }
+  }
+  return files.sort();
+}
+
+/**
+ * Loads and validates every runbook under `paths`; also checks across files (unique ids, at most one default).
+ * Returns what is valid and every problem; the caller decides whether a problem stops it.
+ */
+export async function loadRunbooks(
+  paths: string[],
+  opts: LoadOptions,
+): Promise<{ runbooks: LoadedRunbook[]; problems: RunbookProblem[] }> {
+  const runbooks: LoadedRunbook[] = [];
+  const problems: RunbookProblem[] = [];
+  for (const file of await runbookFiles(paths)) {
+    const shown = relative(process.cwd(), file) || file;
+    const result = parseRunbook(await readFile(file, 'utf8'), shown, opts);
+    problems.push(...result.problems);
+    if (result.runbook) runbooks.push(result.runbook);
+  }
+  const byId = new Map<string, LoadedRunbook>();
+  const valid: LoadedRunbook[] = [];
+  for (const loaded of runbooks) {
+    const first = byId.get(loaded.runbook.id);
+    if (first) {
+      problems.push({
+        file: loaded.file,
+        line: 1,
+        column: 1,
+        path: 'id',
+        message: `duplicate runbook id "${loaded.runbook.id}" (also in ${first.file})`,
+      });
+      continue;
+    }
+    byId.set(loaded.runbook.id, loaded);
+    valid.push(loaded);
+  }
+  const defaults = valid.filter((r) => r.runbook.default);
+  for (const extra of defaults.slice(1)) {
+    problems.push({
+      file: extra.file,
+      line: 1,
+      column: 1,
+      path: 'default',
+      message: `only one runbook may be the default (already ${defaults[0]?.runbook.id})`,
+    });
+  }
+  return { runbooks: valid.filter((r) => !r.runbook.default || r === defaults[0]), problems };
+}

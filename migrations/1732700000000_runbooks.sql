@@ -27,7 +27,7 @@ CREATE TABLE runbook_executions (
   id               bigserial   PRIMARY KEY,
   incident_id      bigint      NOT NULL REFERENCES incidents (id),
   -- what asked for the run: the automatic run on open ('auto') or a person (`manual:<request>`); one row per key
-  request_key      text        NOT NULL UNIQUE,
+  request_key      text        NOT NULL,
   runbook_id       text        NOT NULL,
   runbook_version  text,
   runbook_hash     text        NOT NULL,
@@ -46,7 +46,8 @@ CREATE TABLE runbook_executions (
   escalate         boolean     NOT NULL DEFAULT false,
   escalate_reason  text,
   started_at       timestamptz NOT NULL DEFAULT now(),
-  decided_at       timestamptz
+  decided_at       timestamptz,
+  UNIQUE (incident_id, request_key)
 );
 CREATE INDEX runbook_executions_incident ON runbook_executions (incident_id, id);
 CREATE INDEX runbook_executions_pending ON runbook_executions (started_at) WHERE status = 'diagnosing';

@@ -1,6 +1,7 @@
 import { WebClient } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import type { Config } from './config.js';
+import { closeDatabaseTargets } from './diagnostics/collectors/database-query.js';
 import { COLLECTORS } from './diagnostics/registry.js';
 import { loadTargets, type Targets } from './diagnostics/targets.js';
 import { createIncidentService, type IncidentService } from './incidents/incident-service.js';
@@ -144,6 +145,8 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
   };
   /** Every new incident gets its diagnostics; Postgres holds the incident, so a failed enqueue is retried by the sweep. */
   const startDiagnosis = async (incidentId: number): Promise<void> => {
+    // a deployment with no runbooks at all has chosen not to diagnose
+    if (catalog.list().length === 0) return;
     try {
       await queues.enqueue(diagnoseJob, { incidentId });
     } catch (err) {
@@ -199,6 +202,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
       redis.disconnect();
       await db.end().catch(() => {});
       await jobsDb.end().catch(() => {});
+      await closeDatabaseTargets().catch(() => {});
     },
   };
 }

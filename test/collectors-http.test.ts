@@ -5,7 +5,10 @@ import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import type { CollectContext } from '../src/diagnostics/collector.js';
 import { HttpCheckConfig, httpCheckCollector } from '../src/diagnostics/collectors/http-check.js';
-import { PrometheusQueryConfig, prometheusQueryCollector } from '../src/diagnostics/collectors/prometheus-query.js';
+import {
+  PrometheusQueryConfig,
+  prometheusQueryCollector,
+} from '../src/diagnostics/collectors/prometheus-query.js';
 import { Targets } from '../src/diagnostics/targets.js';
 import { TemplateError, type TemplateVars } from '../src/diagnostics/templating.js';
 
@@ -22,7 +25,9 @@ interface Stub {
 }
 
 /** A loopback HTTP server on port 0 that records every request. */
-async function startStub(handle: (req: IncomingMessage, res: ServerResponse, url: URL) => void): Promise<Stub> {
+async function startStub(
+  handle: (req: IncomingMessage, res: ServerResponse, url: URL) => void,
+): Promise<Stub> {
   const requests: Stub['requests'] = [];
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://stub');
@@ -85,7 +90,10 @@ describe('prometheus_query', () => {
     try {
       const now = new Date('2026-11-26T03:00:00.500Z');
       const config = PrometheusQueryConfig.parse({ query: 'pg_up' });
-      const out = await prometheusQueryCollector.collect(config, buildContext({ prometheusUrl: stub.url, now }));
+      const out = await prometheusQueryCollector.collect(
+        config,
+        buildContext({ prometheusUrl: stub.url, now }),
+      );
       assert.equal(out.value, 0.9312);
       assert.deepEqual(out.result, {
         resultType: 'vector',
@@ -108,13 +116,18 @@ describe('prometheus_query', () => {
   });
 
   test('a hostile label value stays inside its string literal, all the way to Prometheus', async () => {
-    const stub = await startStub((_req, res) => sendJson(res, 200, promSuccess({ resultType: 'vector', result: [] })));
+    const stub = await startStub((_req, res) =>
+      sendJson(res, 200, promSuccess({ resultType: 'vector', result: [] })),
+    );
     try {
       const config = PrometheusQueryConfig.parse({ query: 'up{job="{{labels.job}}"}' });
       const rendered = prometheusQueryCollector.render(config, buildVars({ job: HOSTILE }));
       assert.equal(rendered.query, 'up{job="a\\"} or vector(1) #"}');
       // A path prefix in PROMETHEUS_URL (behind a reverse proxy) is kept.
-      const out = await prometheusQueryCollector.collect(rendered, buildContext({ prometheusUrl: `${stub.url}/prom` }));
+      const out = await prometheusQueryCollector.collect(
+        rendered,
+        buildContext({ prometheusUrl: `${stub.url}/prom` }),
+      );
       assert.equal(stub.requests[0]?.url.pathname, '/prom/api/v1/query');
       assert.equal(stub.requests[0]?.url.searchParams.get('query'), 'up{job="a\\"} or vector(1) #"}');
       assert.equal(out.value, null);
@@ -212,7 +225,13 @@ describe('prometheus_query', () => {
       assert.match(peak.summary, /^\+Inf \(max of 2 series, max over 2h\)/);
 
       const mean = await prometheusQueryCollector.collect(
-        PrometheusQueryConfig.parse({ query: 'x', range: '1m', step: '30s', reduce: 'avg', aggregate: 'min' }),
+        PrometheusQueryConfig.parse({
+          query: 'x',
+          range: '1m',
+          step: '30s',
+          reduce: 'avg',
+          aggregate: 'min',
+        }),
         ctx,
       );
       assert.equal(stub.requests[2]?.url.searchParams.get('step'), '30');
@@ -220,7 +239,10 @@ describe('prometheus_query', () => {
       assert.equal(mean.value, 3);
       assert.match(mean.summary, /^3 \(min of 2 series, avg over 1m\); lowest \{pod="api-1"\}$/);
 
-      const short = await prometheusQueryCollector.collect(PrometheusQueryConfig.parse({ query: 'x', range: '5m' }), ctx);
+      const short = await prometheusQueryCollector.collect(
+        PrometheusQueryConfig.parse({ query: 'x', range: '5m' }),
+        ctx,
+      );
       assert.equal(short.value, 4);
       assert.equal(stub.requests[3]?.url.searchParams.get('step'), '15', 'the default step is at least 15 s');
     } finally {
@@ -242,12 +264,22 @@ describe('prometheus_query', () => {
     });
     try {
       const ctx = buildContext({ prometheusUrl: stub.url });
-      const scalar = await prometheusQueryCollector.collect(PrometheusQueryConfig.parse({ query: 'scalar(x)' }), ctx);
+      const scalar = await prometheusQueryCollector.collect(
+        PrometheusQueryConfig.parse({ query: 'scalar(x)' }),
+        ctx,
+      );
       assert.equal(scalar.value, 42.5);
-      assert.deepEqual(scalar.result, { resultType: 'scalar', series: [{ labels: {}, value: 42.5 }], seriesCount: 1 });
+      assert.deepEqual(scalar.result, {
+        resultType: 'scalar',
+        series: [{ labels: {}, value: 42.5 }],
+        seriesCount: 1,
+      });
       assert.equal(scalar.summary, '42.5');
 
-      const sum = await prometheusQueryCollector.collect(PrometheusQueryConfig.parse({ query: 'x', aggregate: 'sum' }), ctx);
+      const sum = await prometheusQueryCollector.collect(
+        PrometheusQueryConfig.parse({ query: 'x', aggregate: 'sum' }),
+        ctx,
+      );
       assert.equal(sum.value, 1830, '1 + 2 + ... + 60');
       assert.equal(sum.result.seriesCount, 60);
       const series = sum.result.series as { value: number }[];
@@ -288,13 +320,20 @@ describe('prometheus_query', () => {
     });
     try {
       const ctx = buildContext({ prometheusUrl: stub.url });
-      const run = (query: string) => prometheusQueryCollector.collect(PrometheusQueryConfig.parse({ query }), ctx);
+      const run = (query: string) =>
+        prometheusQueryCollector.collect(PrometheusQueryConfig.parse({ query }), ctx);
       await assert.rejects(run('bad('), {
-        message: 'Prometheus rejected the query (HTTP 400): bad_data: 1:5: parse error: unclosed left parenthesis',
+        message:
+          'Prometheus rejected the query (HTTP 400): bad_data: 1:5: parse error: unclosed left parenthesis',
       });
-      await assert.rejects(run('proxy'), { message: 'Prometheus answered HTTP 502 with a body that is not JSON: <html>' });
+      await assert.rejects(run('proxy'), {
+        message: 'Prometheus answered HTTP 502 with a body that is not JSON: <html>',
+      });
       await assert.rejects(run('unavailable'), { message: 'Prometheus answered HTTP 503' });
-      await assert.rejects(run('shape'), /Prometheus answered with unexpected data at data\.result\.0\.value/);
+      await assert.rejects(
+        run('shape'),
+        /Prometheus answered with unexpected data at data\.result\.0\.value/,
+      );
       await assert.rejects(run('"hello"'), /Prometheus returned a string, not a number/);
       await assert.rejects(
         prometheusQueryCollector.collect(PrometheusQueryConfig.parse({ query: 'up' }), buildContext()),
@@ -306,7 +345,10 @@ describe('prometheus_query', () => {
     const gone = await startStub(() => undefined);
     await gone.close();
     await assert.rejects(
-      prometheusQueryCollector.collect(PrometheusQueryConfig.parse({ query: 'up' }), buildContext({ prometheusUrl: gone.url })),
+      prometheusQueryCollector.collect(
+        PrometheusQueryConfig.parse({ query: 'up' }),
+        buildContext({ prometheusUrl: gone.url }),
+      ),
       /could not query Prometheus at 127\.0\.0\.1:\d+: connect ECONNREFUSED/,
     );
   });
@@ -343,13 +385,20 @@ describe('prometheus_query', () => {
   });
 
   test('config: defaults, durations, and step limits', () => {
-    assert.deepEqual(PrometheusQueryConfig.parse({ query: 'up' }), { query: 'up', reduce: 'last', aggregate: 'max' });
+    assert.deepEqual(PrometheusQueryConfig.parse({ query: 'up' }), {
+      query: 'up',
+      reduce: 'last',
+      aggregate: 'max',
+    });
     const problems = (input: unknown) =>
-      PrometheusQueryConfig.safeParse(input).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
+      PrometheusQueryConfig.safeParse(input).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ??
+      [];
     assert.deepEqual(problems({ query: 'up', range: '15 minutes' }), [
       'range: expected a duration like "30s", "15m" or "1h30m"',
     ]);
-    assert.deepEqual(problems({ query: 'up', step: '30s' }), ['step: step only applies to a range query; set range too']);
+    assert.deepEqual(problems({ query: 'up', step: '30s' }), [
+      'step: step only applies to a range query; set range too',
+    ]);
     assert.deepEqual(problems({ query: 'up', range: '7d', step: '1s' }), [
       'step: range/step is more than 11000 points; use a larger step',
     ]);
@@ -403,7 +452,13 @@ describe('http_check', () => {
       const out = await httpCheckCollector.collect(config, buildContext());
       assert.ok(Date.now() - started < 600, 'the slow URL does not hold up the others');
       assert.equal(out.value, 2);
-      const checks = out.result.checks as { url: string; ok: boolean; status: number; latencyMs: number; error: string }[];
+      const checks = out.result.checks as {
+        url: string;
+        ok: boolean;
+        status: number;
+        latencyMs: number;
+        error: string;
+      }[];
       assert.deepEqual(
         checks.map(({ url, ok, status, error }) => ({ url, ok, status, error })),
         [
@@ -444,12 +499,18 @@ describe('http_check', () => {
       assert.equal((body.result.checks as { bodyMatched: boolean }[])[0]?.bodyMatched, true);
 
       const mismatch = await httpCheckCollector.collect(
-        HttpCheckConfig.parse({ urls: [`${svc.url}/health`, `${svc.url}/big`], bodyMatch: 'MARKER|"status":"degraded"' }),
+        HttpCheckConfig.parse({
+          urls: [`${svc.url}/health`, `${svc.url}/big`],
+          bodyMatch: 'MARKER|"status":"degraded"',
+        }),
         ctx,
       );
       assert.equal(mismatch.value, 2, 'MARKER lies beyond the first 256 KiB of /big');
       assert.deepEqual(
-        (mismatch.result.checks as { bodyMatched: boolean; error: string }[]).map((c) => [c.bodyMatched, c.error]),
+        (mismatch.result.checks as { bodyMatched: boolean; error: string }[]).map((c) => [
+          c.bodyMatched,
+          c.error,
+        ]),
         [
           [false, 'body does not match /MARKER|"status":"degraded"/'],
           [false, 'body does not match /MARKER|"status":"degraded"/'],
@@ -461,7 +522,10 @@ describe('http_check', () => {
         ctx,
       );
       assert.deepEqual(
-        (statuses.result.checks as { status: number; error: string | null }[]).map((c) => [c.status, c.error]),
+        (statuses.result.checks as { status: number; error: string | null }[]).map((c) => [
+          c.status,
+          c.error,
+        ]),
         [
           [503, null],
           [302, 'status 302, expected 503'],
@@ -484,14 +548,20 @@ describe('http_check', () => {
   test('an unreachable URL is a failed check, not a collector failure', async () => {
     const gone = await startStub(() => undefined);
     await gone.close();
-    const out = await httpCheckCollector.collect(HttpCheckConfig.parse({ urls: [`${gone.url}/health`] }), buildContext());
+    const out = await httpCheckCollector.collect(
+      HttpCheckConfig.parse({ urls: [`${gone.url}/health`] }),
+      buildContext(),
+    );
     assert.equal(out.value, 1);
     const [check] = out.result.checks as { ok: boolean; status: number | null; error: string }[];
-    assert.deepEqual({ ok: check?.ok, status: check?.status, error: check?.error }, {
-      ok: false,
-      status: null,
-      error: 'connection refused',
-    });
+    assert.deepEqual(
+      { ok: check?.ok, status: check?.status, error: check?.error },
+      {
+        ok: false,
+        status: null,
+        error: 'connection refused',
+      },
+    );
     assert.match(out.summary, /^0\/1 up; 127\.0\.0\.1:\d+\/health refused; slowest \d+ ms$/);
   });
 

@@ -59,9 +59,15 @@ export function renderTemplate(
   );
 }
 
-/** Inside a double- or single-quoted PromQL / LogQL string literal. */
-export function escapeQueryString(value: string): string {
-  return value.replace(/[\\"'`\n\r\t]/g, (c) =>
+/**
+ * Inside a double-quoted PromQL / LogQL string literal (`job="{{labels.job}}"`): backslash, double quote and control
+ * characters are escaped the way their Go-style lexers read them. A quote that could close a single-quoted or
+ * back-quoted literal is refused rather than guessed at, so a value can never end the string it was put in.
+ */
+export function escapeQueryString(value: string, name = 'value'): string {
+  if (/['`]/.test(value))
+    throw new TemplateError(`{{${name}}} contains a quote (' or \`) and cannot go into a query`);
+  return value.replace(/[\\"\n\r\t]/g, (c) =>
     c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\${c}`,
   );
 }

@@ -102,7 +102,7 @@ export async function createExecution(
     `INSERT INTO runbook_executions (incident_id, request_key, runbook_id, runbook_version, runbook_hash, runbook,
                                      matched_by, match_detail, requested_by, vars)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-     ON CONFLICT (request_key) DO NOTHING
+     ON CONFLICT (incident_id, request_key) DO NOTHING
      RETURNING ${COLUMNS}`,
     [
       input.incidentId,
@@ -120,8 +120,8 @@ export async function createExecution(
   const row = inserted.rows[0];
   if (!row) {
     const existing = await tx.query<ExecutionRow>(
-      `SELECT ${COLUMNS} FROM runbook_executions WHERE request_key = $1`,
-      [input.requestKey],
+      `SELECT ${COLUMNS} FROM runbook_executions WHERE incident_id = $1 AND request_key = $2`,
+      [input.incidentId, input.requestKey],
     );
     return { execution: fromRow(existing.rows[0] as ExecutionRow), created: false, eventId: null };
   }

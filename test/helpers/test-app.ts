@@ -55,6 +55,8 @@ export async function startTestApp(
     SLACK_RETRY_BASE_MS: '100',
     SLACK_SYNC_DEBOUNCE_MS: '100',
     ROUTING_FILE: 'config/routing.yml',
+    // no runbooks unless a test brings its own: the foundation tests see incidents without diagnostics
+    RUNBOOKS_DIR: 'test/fixtures/runbooks-none',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });

@@ -165,7 +165,7 @@ function sqlProblems(sql: string): ConfigProblem[] {
   const keyword = /[A-Za-z_]+/.exec(code)?.[0].toLowerCase() ?? '';
   if (!READ_KEYWORDS.has(keyword)) {
     at(
-      `a "${keyword.toUpperCase()}" statement is not a read: expected SELECT, WITH, VALUES, TABLE, SHOW or EXPLAIN`,
+      `"${keyword.toUpperCase()}" is not a read: expected a statement starting with SELECT, WITH, VALUES, TABLE, SHOW or EXPLAIN`,
     );
   }
   const forbidden = FORBIDDEN_FUNCTIONS.exec(code);
@@ -341,16 +341,13 @@ function unlessAborted<T>(
 
 function describeError(target: string, err: unknown, statementTimeoutMs: number): Error {
   if (err instanceof TimedOutError) return err;
-  const code = (err as { code?: unknown }).code;
-  const message = err instanceof Error ? err.message : String(err);
-  if (code === '57014') {
-    return new Error(
-      `database_query "${target}": timed out after ${statementTimeoutMs} ms (statement_timeout)`,
-      {
-        cause: err,
-      },
-    );
-  }
+  // 57014 query_canceled: here only statement_timeout cancels (an abort destroys the connection instead)
+  const message =
+    (err as { code?: unknown }).code === '57014'
+      ? `timed out after ${statementTimeoutMs} ms (statement_timeout)`
+      : err instanceof Error
+        ? err.message
+        : String(err);
   return new Error(`database_query "${target}": ${message}`, { cause: err });
 }
 

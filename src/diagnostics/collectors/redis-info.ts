@@ -112,7 +112,8 @@ export function summarizeRedisInfo(info: RedisInfo): {
     memoryPercent === null
       ? `memory ${used} (no maxmemory)`
       : `memory ${used} of ${formatBytes(maxMemoryBytes)} (${memoryPercent}%)`;
-  const summary = `${memory}, ${connectedClients ?? '?'} clients, ${evictedKeys ?? '?'} evicted`;
+  const clients = `${connectedClients ?? '?'} client${connectedClients === 1 ? '' : 's'}`;
+  const summary = `${memory}, ${clients}, ${evictedKeys ?? '?'} evicted`;
   return { value: memoryPercent, result, summary };
 }
 
@@ -169,6 +170,8 @@ export const redisInfoCollector: Collector<RedisInfoConfig> = {
       enableOfflineQueue: false,
       enableReadyCheck: false,
       disableClientInfo: true,
+      // RESP2: no HELLO handshake before INFO, and INFO is a plain bulk string on every Redis version
+      protocol: 2,
       retryStrategy: () => null,
       reconnectOnError: () => false,
     });

@@ -160,7 +160,10 @@ function parseStdout(
     try {
       json = JSON.parse(stdout);
     } catch (err) {
-      return { value: null, parseError: `stdout is not JSON: ${err instanceof Error ? err.message : String(err)}` };
+      return {
+        value: null,
+        parseError: `stdout is not JSON: ${err instanceof Error ? err.message : String(err)}`,
+      };
     }
     // objects and arrays stay in `result.json`; `value` is only ever a scalar
     const scalar = json === null || ['number', 'string', 'boolean'].includes(typeof json);
@@ -183,7 +186,8 @@ export const shellCommandCollector: Collector<ShellCommandConfig> = {
   check(config: ShellCommandConfig, targets: Targets): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
     const binary = config.argv[0] ?? '';
-    for (const message of binaryProblems(binary, targets.shell)) problems.push({ path: ['argv', 0], message });
+    for (const message of binaryProblems(binary, targets.shell))
+      problems.push({ path: ['argv', 0], message });
     config.argv.forEach((arg, i) => {
       const found = SHELL_SYNTAX.filter((token) => arg.includes(token));
       if (found.length > 0) {
@@ -209,7 +213,8 @@ export const shellCommandCollector: Collector<ShellCommandConfig> = {
 
   render(config, vars) {
     const [binary = '', ...args] = config.argv;
-    if (placeholdersOf(binary).length > 0) throw new TemplateError('argv[0] (the binary) may not contain placeholders');
+    if (placeholdersOf(binary).length > 0)
+      throw new TemplateError('argv[0] (the binary) may not contain placeholders');
     if (config.cwd !== undefined && placeholdersOf(config.cwd).length > 0) {
       throw new TemplateError('cwd may not contain placeholders');
     }

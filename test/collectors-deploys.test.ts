@@ -113,7 +113,7 @@ describe('recent_deploys collector', () => {
     assert.equal(RecentDeploysConfig.safeParse({ window: '1h30m' }).success, true);
     const unknown = RecentDeploysConfig.safeParse({ services: 'x' });
     assert.equal(unknown.success, false);
-    assert.equal(recentDeploysCollector.valueType, 'double');
+    assert.equal(recentDeploysCollector.valueType, 'dyn');
     assert.equal(recentDeploysCollector.type, 'recent_deploys');
   });
 

@@ -47,7 +47,12 @@ export function interpretOutput(
   }
   const scope: CelScope = { kind: 'interpret', valueType: step.interpret.value ? 'dyn' : valueType };
   const context = { ...base, value, result: output.result };
-  const finding = { ...plain(output), value: toStoredValue(value) };
+  const stored = toStoredValue(value);
+  // a recomputed value is what the rules judged, so the line people read leads with it
+  const summary = step.interpret.value
+    ? `${formatValue(stored)}${step.unit ? ` ${step.unit}` : ''} (${output.summary})`
+    : output.summary;
+  const finding = { ...plain(output), value: stored, summary };
   for (const level of ['critical', 'warning'] as const) {
     const rule = step.interpret[level];
     if (!rule) continue;
@@ -55,7 +60,8 @@ export function interpretOutput(
       if (evaluateExpression(rule, scope, context) === true)
         return { ...finding, status: level, error: null };
     } catch (err) {
-      return { ...finding, status: 'error', error: `interpret.${level}: ${celErrorMessage(err)}` };
+      const noData = value === null || value === undefined ? 'no data (value is null); ' : '';
+      return { ...finding, status: 'error', error: `${noData}interpret.${level}: ${celErrorMessage(err)}` };
     }
   }
   return { ...finding, status: 'healthy', error: null };
@@ -69,6 +75,12 @@ function toStoredValue(value: unknown): Finding['value'] {
   if (value === null || value === undefined) return null;
   if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') return value;
   return JSON.stringify(value);
+}
+
+function formatValue(value: Finding['value']): string {
+  if (typeof value === 'number' && !Number.isInteger(value))
+    return value.toFixed(Math.abs(value) >= 100 ? 0 : 2);
+  return String(value);
 }
 
 /** A finding for a diagnostic that produced nothing usable. */

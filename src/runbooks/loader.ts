@@ -3,11 +3,12 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
 import type { AnyCollector } from '../diagnostics/collector.js';
+import { parseDuration } from '../diagnostics/duration.js';
 import type { Targets } from '../diagnostics/targets.js';
 import { placeholdersOf } from '../diagnostics/templating.js';
 import { AppError } from '../errors.js';
 import { type CelScope, checkExpression } from './cel.js';
-import { parseDuration, Runbook } from './runbook.schema.js';
+import { Runbook } from './runbook.schema.js';
 
 /** A runbook as loaded: the definition, where it came from, and the hash stored with every execution. */
 export interface LoadedRunbook {

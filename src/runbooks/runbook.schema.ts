@@ -1,18 +1,8 @@
 import { z } from 'zod';
 import { Severity } from '../alerts/normalized-alert.js';
+import { durationField } from '../diagnostics/duration.js';
 
-/** "30s", "5m", "2h", "500ms" → milliseconds. */
-export function parseDuration(text: string): number | null {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!match) return null;
-  const n = Number(match[1]);
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms'];
-  return Math.round(n * unit);
-}
-
-const Duration = z.string().refine((v) => parseDuration(v) !== null, {
-  error: 'expected a duration like "500ms", "30s", "5m", "2h"',
-});
+const Duration = durationField({ example: '"500ms", "30s", "5m", "1h30m"' });
 
 /** ids are referenced from CEL (`diagnostics.db_connections`), so they must be CEL identifiers */
 const StepId = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, {
@@ -95,8 +85,9 @@ export const Hypothesis = z
     /** hand over to humans instead (e.g. an unexpected process → security) */
     escalate: EscalationTarget.optional(),
   })
-  .refine((h) => h.remediate.length > 0 || h.escalate, {
-    error: 'expected `remediate` (remediation ids) or `escalate`',
+  .refine((h) => h.remediate.length > 0 !== (h.escalate !== undefined), {
+    error:
+      'expected either `remediate` (remediation ids) or `escalate`, not both (notify people with a `notify` step)',
   });
 export type Hypothesis = z.infer<typeof Hypothesis>;
 

@@ -3,13 +3,12 @@ import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
 import type { CollectContext, Collector, ConfigProblem } from '../collector.js';
+import { durationField, parseDuration } from '../duration.js';
 import type { Targets } from '../targets.js';
 import { escapeQueryString, escapeRegExp, renderTemplate } from '../templating.js';
 
-const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const DURATION = /^(?:\d+[smhd])+$/;
 /** 7 days; the furthest back a search may look */
-const MAX_WINDOW_MS = 7 * UNIT_MS.d;
+const MAX_WINDOW_MS = 7 * 86_400_000;
 /** bytes read from the end of each file; 8 MiB */
 const MAX_TAIL_BYTES = 8 * 1024 * 1024;
 /** files searched per step, the most recently modified */
@@ -26,20 +25,7 @@ const READ_CHUNK_BYTES = 64 * 1024;
 
 const PLACEHOLDER = /\{\{[^{}]*\}\}/g;
 
-/** "30m", "2h", "1h30m" → milliseconds. */
-function parseDuration(text: string): number {
-  let ms = 0;
-  for (const [, n, unit] of text.matchAll(/(\d+)([smhd])/g))
-    ms += Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
-  return ms;
-}
-
-const Duration = z
-  .string()
-  .regex(DURATION, { error: 'expected a duration like "15m", "1h" or "1h30m"', abort: true })
-  .refine((v) => parseDuration(v) > 0 && parseDuration(v) <= MAX_WINDOW_MS, {
-    error: 'expected a duration between 1s and 7d',
-  });
+const Duration = durationField({ minMs: 1_000, maxMs: MAX_WINDOW_MS, example: '"15m", "1h" or "1h30m"' });
 
 function regExpProblem(source: string): string | null {
   try {
@@ -350,7 +336,7 @@ async function searchFiles(
   signal: AbortSignal,
 ): Promise<{ tally: Tally; files: FileView[]; fileCount: number }> {
   const end = ctx.now.getTime();
-  const start = end - parseDuration(config.window);
+  const start = end - (parseDuration(config.window) as number);
   const found = await listLogFiles(paths);
   // Oldest first, so the samples kept last are the most recent.
   const files = found
@@ -520,7 +506,7 @@ async function searchLoki(
   if (!ctx.lokiUrl) throw new Error('LOKI_URL is not configured');
   const base = ctx.lokiUrl;
   const end = ctx.now.getTime();
-  const range = { start: end - parseDuration(config.window), end };
+  const range = { start: end - (parseDuration(config.window) as number), end };
   // One query per pattern, filtered by Loki (|~): only matching lines travel, and each count is exact up to the limit.
   const answers = await Promise.all(
     patterns.map(([name, pattern]) => queryLoki(base, selector, name, pattern, range, ctx, signal)),

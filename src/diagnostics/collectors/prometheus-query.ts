@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import type { CollectContext, Collector } from '../collector.js';
+import { durationField, parseDuration } from '../duration.js';
 import { escapeQueryString, renderTemplate } from '../templating.js';
 
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
-const DURATION = /^(?:\d+(?:ms|[smhdw]))+$/;
 /** Prometheus refuses range queries of more than 11,000 points per series. */
 const MAX_POINTS_PER_QUERY = 11_000;
 /** smallest default step of a range query; milliseconds (a typical scrape interval) */
@@ -15,18 +14,7 @@ const MAX_POINTS_KEPT = 60;
 /** bytes of a Prometheus answer read before giving up; 20 MiB */
 const MAX_BODY_BYTES = 20 * 1024 * 1024;
 
-/** "90s", "15m", "1h30m" → milliseconds. */
-function parseDuration(text: string): number {
-  let ms = 0;
-  for (const [, n, unit] of text.matchAll(/(\d+)(ms|[smhdw])/g))
-    ms += Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
-  return ms;
-}
-
-const Duration = z
-  .string()
-  .regex(DURATION, { error: 'expected a duration like "30s", "15m" or "1h30m"', abort: true })
-  .refine((v) => parseDuration(v) > 0, { error: 'expected a duration above zero' });
+const Duration = durationField();
 
 export const PrometheusQueryConfig = z
   .strictObject({
@@ -55,7 +43,7 @@ export const PrometheusQueryConfig = z
     if (
       c.step !== undefined &&
       c.range !== undefined &&
-      parseDuration(c.range) / parseDuration(c.step) > MAX_POINTS_PER_QUERY
+      (parseDuration(c.range) as number) / (parseDuration(c.step) as number) > MAX_POINTS_PER_QUERY
     ) {
       ctx.addIssue({
         code: 'custom',
@@ -302,7 +290,8 @@ function summarize(
 export const prometheusQueryCollector: Collector<PrometheusQueryConfig> = {
   type: 'prometheus_query',
   config: PrometheusQueryConfig,
-  valueType: 'double',
+  // null when the query returns no data, so rules can guard with `value != null`
+  valueType: 'dyn',
   render(config, vars) {
     return { ...config, query: renderTemplate(config.query, vars, escapeQueryString) };
   },
@@ -313,10 +302,10 @@ export const prometheusQueryCollector: Collector<PrometheusQueryConfig> = {
     const timeout = `${Math.max(1, Math.floor(ctx.timeoutMs / 1000))}s`;
     let url: URL;
     if (config.range !== undefined) {
-      const rangeMs = parseDuration(config.range);
+      const rangeMs = parseDuration(config.range) as number;
       const stepMs =
         config.step !== undefined
-          ? parseDuration(config.step)
+          ? (parseDuration(config.step) as number)
           : Math.max(MIN_DEFAULT_STEP_MS, Math.ceil(rangeMs / 60 / 1000) * 1000);
       url = apiUrl(ctx.prometheusUrl, 'api/v1/query_range', {
         query: config.query,

@@ -1,27 +1,13 @@
 import { z } from 'zod';
 import { listRecentDeploys, type StoredDeployEvent } from '../../store/deploy-events-repo.js';
 import type { Collector } from '../collector.js';
+import { durationField, parseDuration } from '../duration.js';
 import { renderTemplate, TemplateError } from '../templating.js';
 
-const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const DURATION = /^(?:\d+[smhd])+$/;
 /** 30 days; the deploy history a diagnostic may look back over */
-const MAX_WINDOW_MS = 30 * UNIT_MS.d;
+const MAX_WINDOW_MS = 30 * 86_400_000;
 
-/** "2h", "30m", "1h30m" → milliseconds. */
-function parseDuration(text: string): number {
-  let ms = 0;
-  for (const [, n, unit] of text.matchAll(/(\d+)([smhd])/g))
-    ms += Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS];
-  return ms;
-}
-
-const Duration = z
-  .string()
-  .regex(DURATION, { error: 'expected a duration like "30m", "2h" or "1h30m"' })
-  .refine((v) => parseDuration(v) > 0 && parseDuration(v) <= MAX_WINDOW_MS, {
-    error: 'expected a duration between 1s and 30d',
-  });
+const Duration = durationField({ minMs: 1_000, maxMs: MAX_WINDOW_MS, example: '"30m", "2h" or "1h30m"' });
 
 export const RecentDeploysConfig = z.strictObject({
   /** the service whose deploys are listed; default the incident's service. A SQL bind parameter: no escaping. */
@@ -115,6 +101,8 @@ function agoLabel(minutes: number): string {
   return `${(minutes / 60).toFixed(1)} h ago`;
 }
 
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
 function windowLabel(ms: number): string {
   if (ms % UNIT_MS.d === 0) return `${ms / UNIT_MS.d} d`;
   if (ms % UNIT_MS.h === 0) return `${ms / UNIT_MS.h} h`;
@@ -158,7 +146,8 @@ function summarize(
 export const recentDeploysCollector: Collector<RecentDeploysConfig> = {
   type: 'recent_deploys',
   config: RecentDeploysConfig,
-  valueType: 'double',
+  // null when nothing was deployed in the window, so rules can guard with `value != null`
+  valueType: 'dyn',
   render(config, vars) {
     return {
       ...config,
@@ -169,7 +158,7 @@ export const recentDeploysCollector: Collector<RecentDeploysConfig> = {
     };
   },
   async collect(config, ctx) {
-    const windowMs = parseDuration(config.window);
+    const windowMs = parseDuration(config.window) as number;
     const deadline = Date.now() + ctx.timeoutMs;
     const what = `deploys of ${config.service} from the bot's database`;
     const query = {

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import type { AnyCollector, CollectorOutput } from '../../diagnostics/collector.js';
+import { parseDuration } from '../../diagnostics/duration.js';
 import type { JobDefinition } from '../../queue/jobs.js';
 import type { JobHandler } from '../../queue/queues.js';
 import { type Execution, getExecution, hasResult, storeResult } from '../execution-repo.js';
 import { errorFinding, type Finding, interpretOutput } from '../interpret.js';
-import { parseDuration } from '../runbook.schema.js';
 import type { RunbookJobDeps } from './deps.js';
 
 export const RunDiagnosticPayload = z.object({

@@ -5,6 +5,7 @@ import { type AnyJobHandler, startWorkers, type Workers } from './queue/queues.j
 import { decideHandler } from './runbooks/jobs/decide.job.js';
 import { diagnoseHandler } from './runbooks/jobs/diagnose.job.js';
 import { runDiagnosticHandler } from './runbooks/jobs/run-diagnostic.job.js';
+import { sweepDiagnoses } from './runbooks/sweep.js';
 import { type RunningServer, startServer } from './server.js';
 import { syncIncidentSlackHandler } from './slack/jobs/sync-incident-slack.job.js';
 import { sweepSlackBacklog } from './slack/sweep.js';
@@ -61,8 +62,18 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
       sweepSlackBacklog(ctx, String(Math.floor(Date.now() / SWEEP_INTERVAL_MS)))
         .then((n) => n > 0 && log.info({ incidents: n }, 'Slack sweep re-enqueued cards behind Postgres'))
         .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'Slack sweep failed'));
+    const sweepRunbooks = () => {
+      if (ctx.runbooks.catalog.list().length === 0) return;
+      sweepDiagnoses(ctx, String(Math.floor(Date.now() / SWEEP_INTERVAL_MS)))
+        .then((n) => n > 0 && log.info({ incidents: n }, 'diagnosis sweep re-enqueued runs Redis lost'))
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'diagnosis sweep failed'));
+    };
     void sweep();
-    sweepTimer = setInterval(sweep, SWEEP_INTERVAL_MS);
+    sweepRunbooks();
+    sweepTimer = setInterval(() => {
+      void sweep();
+      sweepRunbooks();
+    }, SWEEP_INTERVAL_MS);
     sweepTimer.unref();
   }
   const server = role !== 'worker' ? await startServer(ctx) : null;

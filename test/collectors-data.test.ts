@@ -80,6 +80,9 @@ describe('database_query', () => {
     admin = new pg.Pool({ connectionString: ADMIN_URL, max: 1 });
     await admin.query(`CREATE DATABASE ${dbName}`);
     testDb = new pg.Pool({ connectionString: dbUrl, max: 2 });
+    // DROP DATABASE … WITH (FORCE) in after() terminates whatever is still connected; that is expected
+    testDb.on('error', () => {});
+    testDb.on('connect', (client) => client.on('error', () => {}));
     await testDb.query(
       "CREATE TABLE t (id int PRIMARY KEY, name text); INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
     );

@@ -87,7 +87,7 @@ describe('decision tree over recorded results', () => {
     );
     assert.equal(
       d.text,
-      'Idle connections are holding the pool (pool 95% of max, critical; value 42, healthy) → kill idle connections, then raise the pool',
+      'Idle connections are holding the pool (pool 95 critical) → kill idle connections, then raise the pool',
     );
     assert.deepEqual(
       d.tried.map((t) => [t.id, t.confirmed]),

@@ -215,4 +215,24 @@ describe('runbook execution: alert → diagnostics fan-out → decision → plan
         .some((c) => String(c.args.text).includes('no runbook "no-such-runbook"')),
     );
   });
+
+  test('the sweep re-enqueues diagnosis Redis lost: an open incident with no run gets its run', async () => {
+    // an incident Postgres holds but whose diagnose job never reached Redis
+    const [row] = await t.query<{ id: number }>(
+      `INSERT INTO incidents (service, title, severity, status, source, opened_at)
+       VALUES ('unknown-service', 'lost job', 'high', 'open', 'test', now() - interval '2 minutes') RETURNING id`,
+    );
+    assert.ok(row);
+    const { sweepDiagnoses } = await import('../src/runbooks/sweep.js');
+    assert.equal(await sweepDiagnoses(t.app.ctx, 'test-sweep'), 1);
+    const execution = await eventually('the swept run', async () => {
+      const [e] = await t.query<ExecutionRow>(
+        `SELECT * FROM runbook_executions WHERE incident_id = $1 AND status = 'decided'`,
+        [row.id],
+      );
+      return e;
+    });
+    assert.equal(execution.runbook_id, 'default-triage');
+    assert.equal(await sweepDiagnoses(t.app.ctx, 'test-sweep-2'), 0, 'nothing is owed any more');
+  });
 });

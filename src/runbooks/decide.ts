@@ -141,8 +141,7 @@ export function decide(runbook: Runbook, findings: Record<string, Finding>, vars
   const evidence = referencedDiagnostics(winner.when)
     .filter((id) => findings[id])
     .map((id) => evidenceOf(id, findings[id] as Finding));
-  const because =
-    evidence.length > 0 ? ` (${evidence.map((e) => `${e.summary}, ${e.status}`).join('; ')})` : '';
+  const because = describeEvidence(evidence, runbook);
   const hypothesis = { id: winner.id, description: winner.description, likelihood: winner.likelihood };
 
   if (ambiguousWith.length > 0) {
@@ -197,6 +196,27 @@ export function decide(runbook: Runbook, findings: Record<string, Finding>, vars
 
 function missing() {
   return { status: 'error', value: null, result: {}, summary: 'did not report' };
+}
+
+/**
+ * " (connections 97.9 % critical; idle_in_transaction 38 critical)": the figures the winning condition read, the
+ * unhealthy ones first; healthy ones only when nothing else was read.
+ */
+function describeEvidence(evidence: Evidence[], runbook: Runbook): string {
+  const unhealthy = evidence.filter((e) => e.status !== 'healthy');
+  const shown = (unhealthy.length > 0 ? unhealthy : evidence).slice(0, 4);
+  if (shown.length === 0) return '';
+  const unitOf = (id: string) => runbook.diagnostics.find((d) => d.id === id)?.unit;
+  const parts = shown.map((e) => {
+    if (e.value === null || typeof e.value === 'object') return `${e.diagnostic} ${e.status}`;
+    const value =
+      typeof e.value === 'number' && !Number.isInteger(e.value)
+        ? e.value.toFixed(Math.abs(e.value) >= 100 ? 0 : 1)
+        : String(e.value);
+    const unit = unitOf(e.diagnostic);
+    return `${e.diagnostic} ${value}${unit ? ` ${unit}` : ''} ${e.status}`;
+  });
+  return ` (${parts.join('; ')})`;
 }
 
 function evidenceOf(id: string, f: Finding): Evidence {

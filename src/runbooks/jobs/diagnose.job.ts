@@ -20,6 +20,8 @@ export const DiagnosePayload = z.object({
   requestedBy: z.string().default('ai-sre'),
   /** one run per key: `auto` for the run on open, `manual:<id>` for each request by a person */
   requestKey: z.string().default('auto'),
+  /** set by the sweep so its re-run is not swallowed by an earlier job with the same id */
+  sweep: z.string().optional(),
 });
 export type DiagnosePayload = z.input<typeof DiagnosePayload>;
 
@@ -28,7 +30,8 @@ export const diagnoseJob: JobDefinition<DiagnosePayload> = {
   queue: 'runbooks',
   name: 'incident.diagnose',
   payload: DiagnosePayload,
-  jobId: (d) => `diagnose-${d.incidentId}-${(d.requestKey ?? 'auto').replace(/[^A-Za-z0-9_.-]/g, '_')}`,
+  jobId: (d) =>
+    `diagnose-${d.incidentId}-${(d.requestKey ?? 'auto').replace(/[^A-Za-z0-9_.-]/g, '_')}${d.sweep ? `-${d.sweep}` : ''}`,
   attempts: 8,
   backoffMs: 1_000,
 };

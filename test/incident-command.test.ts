@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import { canTransition, TRANSITIONS } from '../src/incidents/lifecycle.js';
 import { parseIncidentCommand, parseMention } from '../src/slack/commands/incident-command.js';
 
@@ -51,4 +51,30 @@ test('the state machine: resolved is final, every other status can resolve or es
   }
   assert.ok(!canTransition('investigating', 'open'));
   assert.ok(!canTransition('resolved', 'investigating'));
+});
+
+describe('/incident run parsing', () => {
+  test('a runbook id alone, with a service, or with an incident id', () => {
+    assert.deepEqual(parseIncidentCommand('run disk-full'), { kind: 'run', runbookId: 'disk-full' });
+    assert.deepEqual(parseIncidentCommand('run disk-full payment-service'), {
+      kind: 'run',
+      runbookId: 'disk-full',
+      target: 'payment-service',
+    });
+    assert.deepEqual(parseIncidentCommand('run disk-full INC-42'), {
+      kind: 'run',
+      runbookId: 'disk-full',
+      target: 'INC-42',
+    });
+  });
+
+  test('bad input says what is wrong', () => {
+    assert.match((parseIncidentCommand('run') as { problem: string }).problem, /takes a runbook id/);
+    assert.match((parseIncidentCommand('run Disk_Full') as { problem: string }).problem, /not a runbook id/);
+    assert.match(
+      (parseIncidentCommand('run disk-full a b') as { problem: string }).problem,
+      /takes a runbook id/,
+    );
+    assert.match((parseIncidentCommand('run disk-full $(x)') as { problem: string }).problem, /service/);
+  });
 });

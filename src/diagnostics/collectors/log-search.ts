@@ -4,6 +4,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
 import type { CollectContext, Collector, ConfigProblem } from '../collector.js';
 import { durationField, parseDuration } from '../duration.js';
+import { redactSecrets } from '../redact.js';
 import type { Targets } from '../targets.js';
 import { escapeQueryString, escapeRegExp, renderTemplate } from '../templating.js';
 
@@ -99,31 +100,9 @@ export const LogSearchConfig = z
   });
 export type LogSearchConfig = z.infer<typeof LogSearchConfig>;
 
-// --- redaction --------------------------------------------------------------------------------------------------
-
-const REDACTIONS: [RegExp, string][] = [
-  // Authorization: Bearer abc / Basic abc (header or "authorization":"Bearer abc")
-  [/(authorization["']?\s*[:=]\s*["']?(?:bearer|basic|token)\s+)[^\s"',;]+/gi, '$1***'],
-  [/(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1***'],
-  // password=..., "token": "...", api_key: ...
-  [
-    /((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret)["']?\s*[:=]\s*["']?)[^\s"'&,;]+/gi,
-    '$1***',
-  ],
-  // credentials in a URL: scheme://user:pass@host
-  [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)[^\s@/]+@/gi, '$1***@'],
-  // Slack tokens
-  [/\bxox[abposr]-[A-Za-z0-9-]+/g, '***'],
-  // AWS access key ids
-  [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, '***'],
-  // JWTs
-  [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+/g, '***'],
-];
-
 /** Masks obvious secrets of a log line, then clips it; exported for tests of the redaction itself. */
 export function redactLine(line: string): string {
-  let text = line;
-  for (const [pattern, replacement] of REDACTIONS) text = text.replace(pattern, replacement);
+  const text = redactSecrets(line);
   return text.length > MAX_SAMPLE_CHARS ? `${text.slice(0, MAX_SAMPLE_CHARS - 1)}…` : text;
 }
 

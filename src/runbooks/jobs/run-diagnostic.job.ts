@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { AnyCollector, CollectorOutput } from '../../diagnostics/collector.js';
 import { parseDuration } from '../../diagnostics/duration.js';
+import { redactSecrets } from '../../diagnostics/redact.js';
 import type { JobDefinition } from '../../queue/jobs.js';
 import type { JobHandler } from '../../queue/queues.js';
 import { type Execution, getExecution, hasResult, storeResult } from '../execution-repo.js';
@@ -44,7 +45,13 @@ export function runDiagnosticHandler(deps: RunbookJobDeps): JobHandler<RunDiagno
       const step = execution.runbook.diagnostics[position];
       if (!step) return;
       const startedAt = new Date();
-      const finding = await runStep(execution, step, deps, startedAt);
+      // monitored systems' text is untrusted: secrets are masked before it is stored and shown in Slack
+      const raw = await runStep(execution, step, deps, startedAt);
+      const finding = {
+        ...raw,
+        summary: redactSecrets(raw.summary),
+        error: raw.error === null ? null : redactSecrets(raw.error),
+      };
       const finishedAt = new Date();
       const durationMs = finishedAt.getTime() - startedAt.getTime();
       deps.observeDiagnostic?.(step.type, finding.status, durationMs / 1000);

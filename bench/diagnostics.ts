@@ -34,8 +34,6 @@ const FLAGS = {
   /** alerts in flight in the scale phase */
   concurrency: [50, 1, 1_000],
   diagnostics: [DELAYS_MS.length, 1, 50],
-  /** what-if: size of the app's jobs pool, fixed at 10 in src/context.ts; 0 leaves it */
-  'jobs-pool-max': [0, 0, 500],
 } as const;
 type Options = Record<keyof typeof FLAGS, number> & { appEnv: Record<string, string> };
 
@@ -352,7 +350,6 @@ async function main(): Promise<number> {
       throw new Error(`the generated runbook did not load:\n${problems.map(formatProblem).join('\n')}`);
     }
     // pg-pool reads `max` at every checkout, so the running pool grows
-    if (opts['jobs-pool-max'] > 0) t.app.ctx.jobsDb.options.max = opts['jobs-pool-max'];
     const { config } = t.app.ctx;
     const phases: Phase[] = [];
     const plan = [
@@ -371,7 +368,7 @@ async function main(): Promise<number> {
       `runbook    ${n} http_check diagnostics taking ${delays.join('/')} ms (slowest ${Math.max(...delays)})`,
       `app        SLACK_SYNC_DEBOUNCE_MS ${config.SLACK_SYNC_DEBOUNCE_MS}, DIAGNOSTICS_CONCURRENCY ` +
         `${config.DIAGNOSTICS_CONCURRENCY}, DATABASE_POOL_MAX ${config.DATABASE_POOL_MAX}, jobs pool ` +
-        `${t.app.ctx.jobsDb.options.max}${opts['jobs-pool-max'] ? ' (what-if)' : ''}`,
+        `${t.app.ctx.jobsDb.options.max}`,
     ];
     printReport(header, phases);
     return phases.some((p) => p.lost.length > 0) ? 1 : 0;

@@ -100,6 +100,8 @@ const EnvShape = z.object({
   MIGRATE_ON_START: z.preprocess(emptyAsUndefined, booleanFlag.default(true)),
   /** Postgres pool size per process */
   DATABASE_POOL_MAX: z.preprocess(emptyAsUndefined, intInRange(1, 200).default(20)),
+  /** Postgres pool of the jobs (diagnostics, decisions, Slack syncs), apart from intake's so they never starve it */
+  JOBS_DATABASE_POOL_MAX: z.preprocess(emptyAsUndefined, intInRange(1, 200).default(10)),
   LOG_LEVEL: z.preprocess(
     emptyAsUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

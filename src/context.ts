@@ -48,7 +48,7 @@ export interface AppContext {
 
 export async function createContext(config: Config, log: Logger): Promise<AppContext> {
   const db = createDb(config.DATABASE_URL, config.DATABASE_POOL_MAX);
-  const jobsDb = createDb(config.DATABASE_URL, 10);
+  const jobsDb = createDb(config.DATABASE_URL, config.JOBS_DATABASE_POOL_MAX);
   const redis = new Redis(config.REDIS_URL, {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
@@ -93,6 +93,9 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     let data: SyncIncidentSlackPayload = { incidentId: change.incidentId, eventId: change.eventId };
     let delayMs = 0;
     const atOnce = 'opened' in change ? change.opened : change.urgent;
+    // a decision (urgent) goes before new cards, which go before debounced edits: under a storm the answer people
+    // wait for is not queued behind every other incident's card
+    const priority = 'urgent' in change && change.urgent ? 1 : atOnce ? 2 : 5;
     if (!atOnce && debounce > 0) {
       const offset = (change.incidentId * 7919) % debounce;
       const window = Math.floor((now + offset) / debounce);
@@ -103,7 +106,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     // This process already scheduled the job of this window: skip the Redis round trip.
     if (scheduled.has(jobId)) return;
     try {
-      await queues.enqueue(slackSync.syncJob, data, { delayMs });
+      await queues.enqueue(slackSync.syncJob, data, { delayMs, priority });
       if (data.window !== undefined) {
         scheduled.set(jobId, now + delayMs);
         if (scheduled.size > 10_000) {

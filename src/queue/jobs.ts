@@ -10,6 +10,11 @@ export interface JobDefinition<T> {
   attempts: number;
   /** base delay of exponential back-off; milliseconds */
   backoffMs: number;
+  /**
+   * BullMQ priority, 1 = first. BullMQ runs jobs without a priority before prioritised ones, so every job of a queue
+   * that uses priorities gets one; default 5.
+   */
+  priority?: number;
 }
 
 /** slack: card and thread syncs; runbooks: choosing a runbook and deciding; diagnostics: the checks themselves */

@@ -18,13 +18,21 @@ export interface JobHandler<T> {
 // biome-ignore lint/suspicious/noExplicitAny: handlers of different payload types share one registry
 export type AnyJobHandler = JobHandler<any>;
 
+/** see JobDefinition.priority */
+const DEFAULT_PRIORITY = 5;
+
 export interface FlowJob<T> {
   definition: JobDefinition<T>;
   data: T;
 }
 
 export interface Queues {
-  enqueue<T>(definition: JobDefinition<T>, data: T, opts?: { delayMs?: number }): Promise<void>;
+  /** `priority` overrides the definition's (1 = first), e.g. for a decision that must reach Slack at once */
+  enqueue<T>(
+    definition: JobDefinition<T>,
+    data: T,
+    opts?: { delayMs?: number; priority?: number },
+  ): Promise<void>;
   /**
    * A parent job that runs once all its children have finished. A child that fails for good does not hold the parent
    * back (`ignoreDependencyOnFailure`): the parent sees what is missing and carries on.
@@ -60,6 +68,7 @@ export function createQueues(settings: QueueSettings): Queues {
     backoff: { type: 'exponential', delay: definition.backoffMs },
     removeOnComplete: { age: 3600, count: 10_000 },
     removeOnFail: { age: 7 * 86_400 },
+    priority: definition.priority ?? DEFAULT_PRIORITY,
   });
   return {
     async enqueue(definition, data, opts) {
@@ -69,6 +78,7 @@ export function createQueues(settings: QueueSettings): Queues {
         attempts: definition.attempts,
         backoff: { type: 'exponential', delay: definition.backoffMs },
         delay: opts?.delayMs,
+        priority: opts?.priority ?? definition.priority ?? DEFAULT_PRIORITY,
       });
     },
     async addFlow(parent, children) {

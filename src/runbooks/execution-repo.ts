@@ -225,14 +225,6 @@ export async function storeResult(
   return rows[0]?.event_id ?? null;
 }
 
-export async function hasResult(db: Queryable, executionId: number, diagnosticId: string): Promise<boolean> {
-  const { rowCount } = await db.query(
-    'SELECT 1 FROM diagnostic_results WHERE execution_id = $1 AND diagnostic_id = $2',
-    [executionId, diagnosticId],
-  );
-  return (rowCount ?? 0) > 0;
-}
-
 interface ResultRow {
   diagnostic_id: string;
   position: number;

@@ -19,6 +19,8 @@ export const decideJob: JobDefinition<DecidePayload> = {
   jobId: (d) => `decide-${d.executionId}`,
   attempts: 8,
   backoffMs: 1_000,
+  // a decision whose diagnostics are in waits for nothing: it goes before new incidents' diagnose jobs
+  priority: 1,
 };
 
 /**

@@ -4,7 +4,8 @@ import { parseDuration } from '../../diagnostics/duration.js';
 import { redactSecrets } from '../../diagnostics/redact.js';
 import type { JobDefinition } from '../../queue/jobs.js';
 import type { JobHandler } from '../../queue/queues.js';
-import { type Execution, getExecution, hasResult, storeResult } from '../execution-repo.js';
+import type { Queryable } from '../../store/db.js';
+import { type Execution, getExecution, storeResult } from '../execution-repo.js';
 import { errorFinding, type Finding, interpretOutput } from '../interpret.js';
 import type { RunbookJobDeps } from './deps.js';
 
@@ -25,6 +26,37 @@ export const runDiagnosticJob: JobDefinition<RunDiagnosticPayload> = {
   backoffMs: 500,
 };
 
+/**
+ * A run's snapshot never changes once recorded, and each of its diagnostics needs it: keep the recent ones in memory
+ * so a diagnostic costs one small query before it runs instead of loading the runbook each time.
+ */
+const snapshots = new Map<number, Execution>();
+const MAX_SNAPSHOTS = 2_000;
+
+async function snapshotOf(db: Queryable, executionId: number): Promise<Execution | null> {
+  const cached = snapshots.get(executionId);
+  if (cached) return cached;
+  const execution = await getExecution(db, executionId);
+  if (!execution) return null;
+  if (snapshots.size >= MAX_SNAPSHOTS) snapshots.delete(snapshots.keys().next().value as number);
+  snapshots.set(executionId, execution);
+  return execution;
+}
+
+/** Whether the run is still diagnosing and this diagnostic has no stored result yet, in one round trip. */
+async function stateOf(
+  db: Queryable,
+  executionId: number,
+  diagnosticId: string,
+): Promise<{ status: string; done: boolean } | null> {
+  const { rows } = await db.query<{ status: string; done: boolean }>(
+    `SELECT e.status, EXISTS (SELECT 1 FROM diagnostic_results r WHERE r.execution_id = e.id AND r.diagnostic_id = $2) AS done
+       FROM runbook_executions e WHERE e.id = $1`,
+    [executionId, diagnosticId],
+  );
+  return rows[0] ?? null;
+}
+
 /** extra time a collector gets to notice its abort signal before it is abandoned; milliseconds */
 const ABANDON_GRACE_MS = 1_000;
 
@@ -38,9 +70,10 @@ export function runDiagnosticHandler(deps: RunbookJobDeps): JobHandler<RunDiagno
     definition: runDiagnosticJob,
     concurrency: deps.diagnosticsConcurrency,
     async handle(data) {
-      if (await hasResult(deps.db, data.executionId, data.diagnosticId)) return;
-      const execution = await getExecution(deps.db, data.executionId);
-      if (!execution || execution.status === 'decided') return;
+      const state = await stateOf(deps.db, data.executionId, data.diagnosticId);
+      if (!state || state.done || state.status === 'decided') return;
+      const execution = await snapshotOf(deps.db, data.executionId);
+      if (!execution) return;
       const position = execution.runbook.diagnostics.findIndex((d) => d.id === data.diagnosticId);
       const step = execution.runbook.diagnostics[position];
       if (!step) return;

@@ -15,6 +15,7 @@ import { diagnoseJob } from './runbooks/jobs/diagnose.job.js';
 import { formatProblem, loadRunbooks } from './runbooks/loader.js';
 import { createCatalog, type RunbookCatalog } from './runbooks/matcher.js';
 import { createRunbookService, type RunbookService } from './runbooks/runbook-service.js';
+import { syncIncidentNow } from './slack/jobs/sync-incident-slack.job.js';
 import { type ChannelRouter, createChannelRouter, loadRouting } from './slack/routing.js';
 import { createDb, type Db } from './store/db.js';
 
@@ -101,6 +102,24 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
       const window = Math.floor((now + offset) / debounce);
       delayMs = (window + 1) * debounce - offset - now;
       data = { ...data, window };
+    }
+    if ('urgent' in change && change.urgent) {
+      try {
+        const synced = await syncIncidentNow(change.incidentId, {
+          db: jobsDb,
+          slack: slackSync.client,
+          router: slackSync.router,
+          metrics,
+          log,
+        });
+        if (synced) return;
+      } catch (err) {
+        // the queued job below retries with back-off and honours Retry-After
+        log.debug(
+          { err: (err as Error).message, incident: change.incidentId },
+          'direct Slack sync failed; queueing it',
+        );
+      }
     }
     const jobId = slackSync.syncJob.jobId(data);
     // This process already scheduled the job of this window: skip the Redis round trip.

@@ -17,8 +17,11 @@ export interface JobDefinition<T> {
   priority?: number;
 }
 
-/** slack: card and thread syncs; runbooks: choosing a runbook and deciding; diagnostics: the checks themselves */
-export const QUEUE_NAMES = ['slack', 'runbooks', 'diagnostics'] as const;
+/**
+ * slack: card and thread syncs; runbooks: choosing a runbook; diagnostics: the checks themselves; decisions: the
+ * decision once an execution's checks are in (its own workers, so a storm of new incidents never delays it)
+ */
+export const QUEUE_NAMES = ['slack', 'runbooks', 'diagnostics', 'decisions'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export const SyncIncidentSlackPayload = z.object({

@@ -13,14 +13,12 @@ export type DecidePayload = z.infer<typeof DecidePayload>;
 
 /** The parent of an execution's diagnostics: runs once every child has finished, failed or timed out. */
 export const decideJob: JobDefinition<DecidePayload> = {
-  queue: 'runbooks',
+  queue: 'decisions',
   name: 'runbook.decide',
   payload: DecidePayload,
   jobId: (d) => `decide-${d.executionId}`,
   attempts: 8,
   backoffMs: 1_000,
-  // a decision whose diagnostics are in waits for nothing: it goes before new incidents' diagnose jobs
-  priority: 1,
 };
 
 /**

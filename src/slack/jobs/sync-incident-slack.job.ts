@@ -66,7 +66,7 @@ export function syncIncidentSlackHandler(
     concurrency: 8,
     async handle(data, job, token) {
       const client = await deps.db.connect();
-      const lockKey = `ai-sre:slack-sync:${data.incidentId}`;
+      const lockKey = syncLockKey(data.incidentId);
       try {
         await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey]);
         try {
@@ -81,6 +81,33 @@ export function syncIncidentSlackHandler(
       }
     },
   };
+}
+
+const syncLockKey = (incidentId: number) => `ai-sre:slack-sync:${incidentId}`;
+
+/**
+ * The fast path for a change people are waiting for (a decision): syncs the incident right here instead of queueing
+ * behind every other incident's cards. Returns false without doing anything when a sync of this incident is already
+ * running (it holds the lock) — the caller then queues one. Slack errors throw; the caller queues a retrying job.
+ */
+export async function syncIncidentNow(incidentId: number, deps: SyncDeps): Promise<boolean> {
+  const client = await deps.db.connect();
+  const lockKey = syncLockKey(incidentId);
+  try {
+    const { rows } = await client.query<{ locked: boolean }>(
+      'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
+      [lockKey],
+    );
+    if (!rows[0]?.locked) return false;
+    try {
+      await syncIncident(client, incidentId, deps);
+      return true;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey]);
+    }
+  } finally {
+    client.release();
+  }
 }
 
 const QUALIFIED_INCIDENT_COLUMNS = INCIDENT_COLUMNS.split(', ')

@@ -973,6 +973,8 @@ async function main(): Promise<number> {
         SLACK_API_URL: stub.url,
         SLACK_APP_TOKEN: '',
         SLACK_RETRY_BASE_MS: '200',
+        // intake and Slack only; `--app-env RUNBOOKS_DIR=./runbooks` adds diagnosis of every new incident
+        RUNBOOKS_DIR: 'test/fixtures/runbooks-none',
         ...opts.appEnv,
       },
       opts,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Collector } from '../collector.js';
+import { readBodyCapped } from '../read-body.js';
 import { escapeRegExp, escapeUrlComponent, renderTemplate, TemplateError } from '../templating.js';
 
 /** bytes of a body read for `bodyMatch`; 256 KiB */
@@ -124,25 +125,6 @@ function describeFetchError(err: unknown): { error: string; reason: string } {
   return { error: message, reason: 'unreachable' };
 }
 
-/** The first MAX_BODY_BYTES of a body, decoded as UTF-8; the rest is not downloaded. */
-async function readBodyPrefix(body: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  let bytes = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return text + decoder.decode();
-    const room = MAX_BODY_BYTES - bytes;
-    bytes += value.byteLength;
-    text += decoder.decode(value.byteLength > room ? value.subarray(0, room) : value, { stream: true });
-    if (bytes >= MAX_BODY_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      return text + decoder.decode();
-    }
-  }
-}
-
 function statusExpected(status: number, expect: number[] | undefined): boolean {
   return expect ? expect.includes(status) : status >= 200 && status <= 399;
 }
@@ -177,7 +159,7 @@ async function runCheck(
     view.latencyMs = elapsed();
     view.status = res.status;
     if (bodyMatch && res.body) {
-      view.bodyMatched = bodyMatch.test(await readBodyPrefix(res.body));
+      view.bodyMatched = bodyMatch.test(await readBodyCapped(res.body, MAX_BODY_BYTES, 'truncate'));
     } else {
       // Frees the connection without downloading the body.
       await res.body?.cancel().catch(() => undefined);

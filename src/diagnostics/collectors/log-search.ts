@@ -4,6 +4,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
 import type { CollectContext, Collector, ConfigProblem } from '../collector.js';
 import { durationField, parseDuration } from '../duration.js';
+import { readBodyCapped } from '../read-body.js';
 import { redactSecrets } from '../redact.js';
 import type { Targets } from '../targets.js';
 import { escapeQueryString, escapeRegExp, renderTemplate } from '../templating.js';
@@ -393,24 +394,6 @@ function compareNs(a: string, b: string): number {
   return a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
 }
 
-async function readLokiBody(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  let bytes = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return text + decoder.decode();
-    bytes += value.byteLength;
-    if (bytes > MAX_LOKI_BODY_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw new Error(`the answer exceeds ${MAX_LOKI_BODY_BYTES / 1024 / 1024} MiB`);
-    }
-    text += decoder.decode(value, { stream: true });
-  }
-}
-
 /** Lines of the selector matching one pattern, newest first (at most LOKI_LIMIT). */
 async function queryLoki(
   base: string,
@@ -433,7 +416,7 @@ async function queryLoki(
   try {
     const res = await fetch(url, { signal, headers: { accept: 'application/json' } });
     status = res.status;
-    text = await readLokiBody(res);
+    text = await readBodyCapped(res.body, MAX_LOKI_BODY_BYTES, 'refuse');
   } catch (err) {
     if (signal.aborted) throw timedOutError(ctx, `querying Loki at ${url.host}`);
     const cause =

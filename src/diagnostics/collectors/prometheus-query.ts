@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { CollectContext, Collector } from '../collector.js';
 import { durationField, parseDuration } from '../duration.js';
+import { readBodyCapped } from '../read-body.js';
 import { escapeQueryString, renderTemplate } from '../templating.js';
 
 /** Prometheus refuses range queries of more than 11,000 points per series. */
@@ -173,26 +174,6 @@ function describeError(err: unknown): string {
   return String(err);
 }
 
-/** Reads at most MAX_BODY_BYTES of the answer; a larger answer is refused rather than buffered. */
-async function readBody(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  let bytes = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    bytes += value.byteLength;
-    if (bytes > MAX_BODY_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw new Error(`the answer exceeds ${MAX_BODY_BYTES / 1024 / 1024} MiB; narrow the query`);
-    }
-    text += decoder.decode(value, { stream: true });
-  }
-  return text + decoder.decode();
-}
-
 /** GETs one Prometheus API endpoint and returns `data`; bounded by the step's signal and by `ctx.timeoutMs`. */
 async function getPrometheus(url: URL, ctx: CollectContext): Promise<PromData> {
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
@@ -203,7 +184,7 @@ async function getPrometheus(url: URL, ctx: CollectContext): Promise<PromData> {
   try {
     const res = await fetch(url, { signal, headers: { accept: 'application/json' } });
     status = res.status;
-    text = await readBody(res);
+    text = await readBodyCapped(res.body, MAX_BODY_BYTES, 'refuse', '; narrow the query');
   } catch (err) {
     if (signal.aborted) throw timedOut();
     throw new Error(`could not query Prometheus at ${url.host}: ${describeError(err)}`);

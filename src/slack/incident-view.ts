@@ -67,7 +67,8 @@ function describeDecision(d: Record<string, unknown>): string {
   const lines = [`Decision (${str(d.runbookName) || str(d.runbookId)}): ${str(d.text)}`];
   const plan = Array.isArray(d.plan) ? (d.plan as PlannedStep[]) : [];
   if (plan.length > 0) {
-    lines.push('Planned remediation:');
+    // execution arrives with the remediation module; until then people must know nothing was done
+    lines.push('Planned remediation (recorded, not executed yet):');
     plan.forEach((step, i) => {
       const gate = step.requiresApproval === true ? 'needs approval' : 'automatic';
       lines.push(`${i + 1}. ${str(step.description)} (${str(step.action)}, ${gate})`);

@@ -128,6 +128,21 @@ describe('runbook loading: every problem with file, line and field path', () => 
     assert.match(problemAt(action, 'remediations[0].action').message, /unknown action "drop_database"/);
   });
 
+  test('every problem at once: schema problems do not hide CEL, config or id problems elsewhere', () => {
+    const problems = problemsOf(
+      VALID.replace('name: Pool exhausted\n', '')
+        .replace('action: terminate_connections', 'action: drop_database')
+        .replace('value >= 90.0', 'value >= ')
+        .replace('argv: [df, -P, /var]', 'argv: [rm, -rf, /var]'),
+    );
+    problemAt(problems, 'name');
+    assert.match(problemAt(problems, 'remediations[0].action').message, /unknown action "drop_database"/);
+    problemAt(problems, 'diagnostics[0].interpret.critical');
+    problemAt(problems, 'diagnostics[1].config.argv[0]');
+    // the malformed remediation still names its id, so the decision pointing at it is not reported as well
+    assert.ok(!problems.some((p) => p.path === 'decision[0].remediate[0]'));
+  });
+
   test('a shell step whose binary is not allowlisted is rejected', () => {
     const p = problemAt(
       problemsOf(VALID.replace('argv: [df, -P, /var]', 'argv: [rm, -rf, /var]')),

@@ -2,13 +2,14 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
 import type { AnyCollector } from '../diagnostics/collector.js';
 import { parseDuration } from '../diagnostics/duration.js';
 import type { Targets } from '../diagnostics/targets.js';
 import { placeholdersOf } from '../diagnostics/templating.js';
 import { AppError } from '../errors.js';
 import { type CelScope, checkExpression } from './cel.js';
-import { Runbook } from './runbook.schema.js';
+import { Diagnostic, Hypothesis, Remediation, Runbook, Trigger } from './runbook.schema.js';
 
 /** A runbook as loaded: the definition, where it came from, and the hash stored with every execution. */
 export interface LoadedRunbook {
@@ -78,44 +79,97 @@ export function parseRunbook(
     }
     return { runbook: null, problems };
   }
-  const parsed = Runbook.safeParse(doc.toJS());
+  const raw: unknown = doc.toJS();
+  const parsed = Runbook.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) at(issue.path as Path, issue.message);
+    // Every problem at once: the entries that are well-formed on their own are still checked (CEL, configs, ids).
+    const seen = new Set(problems.map((p) => `${p.path}\0${p.message}`));
+    checkSemantics(partialRunbook(raw), opts, (path, message) => {
+      if (!seen.has(`${formatPath(path)}\0${message}`)) at(path, message);
+    });
     return { runbook: null, problems };
   }
   const runbook = parsed.data;
-  checkSemantics(runbook, opts, at);
+  checkSemantics(fullRunbook(runbook), opts, at);
   if (problems.length > 0) return { runbook: null, problems };
   const hash = createHash('sha256').update(text).digest('hex');
   return { runbook: { runbook, file, hash }, problems };
 }
 
+/**
+ * What the semantic checks look at: each section's entries by their index in the file (undefined where the entry
+ * itself is malformed, already reported) and the ids the document names, so a malformed entry's id is not also
+ * reported as missing.
+ */
+interface CheckedRunbook {
+  triggers: (Trigger | undefined)[];
+  diagnostics: (Diagnostic | undefined)[];
+  decision: (Hypothesis | undefined)[];
+  remediations: (Remediation | undefined)[];
+  diagnosticIds: string[];
+  remediationIds: string[];
+}
+
+function fullRunbook(r: Runbook): CheckedRunbook {
+  return {
+    triggers: r.triggers,
+    diagnostics: r.diagnostics,
+    decision: r.decision,
+    remediations: r.remediations,
+    diagnosticIds: r.diagnostics.map((d) => d.id),
+    remediationIds: r.remediations.map((x) => x.id),
+  };
+}
+
+function partialRunbook(raw: unknown): CheckedRunbook {
+  const doc = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+  const entries = <T>(value: unknown, schema: z.ZodType<T>): (T | undefined)[] =>
+    Array.isArray(value) ? value.map((item) => schema.safeParse(item).data) : [];
+  const ids = (value: unknown): string[] =>
+    Array.isArray(value)
+      ? value.flatMap((item) =>
+          typeof item?.id === 'string' && /^[a-z][a-z0-9_]*$/.test(item.id) ? [item.id] : [],
+        )
+      : [];
+  return {
+    triggers: entries(doc.triggers, Trigger),
+    diagnostics: entries(doc.diagnostics, Diagnostic),
+    decision: entries(doc.decision, Hypothesis),
+    remediations: entries(doc.remediations, Remediation),
+    diagnosticIds: ids(doc.diagnostics),
+    remediationIds: ids(doc.remediations),
+  };
+}
+
 function checkSemantics(
-  runbook: Runbook,
+  runbook: CheckedRunbook,
   opts: LoadOptions,
   at: (path: Path, message: string) => void,
 ): void {
-  const unique = (kind: 'diagnostics' | 'decision' | 'remediations', ids: string[]) => {
+  const unique = (kind: 'diagnostics' | 'decision' | 'remediations', ids: (string | undefined)[]) => {
     const seen = new Set<string>();
     ids.forEach((id, i) => {
+      if (id === undefined) return;
       if (seen.has(id)) at([kind, i, 'id'], `duplicate id "${id}"`);
       seen.add(id);
     });
   };
   unique(
     'diagnostics',
-    runbook.diagnostics.map((d) => d.id),
+    runbook.diagnostics.map((d) => d?.id),
   );
   unique(
     'decision',
-    runbook.decision.map((h) => h.id),
+    runbook.decision.map((h) => h?.id),
   );
   unique(
     'remediations',
-    runbook.remediations.map((r) => r.id),
+    runbook.remediations.map((r) => r?.id),
   );
 
   runbook.triggers.forEach((trigger, i) => {
+    if (!trigger) return;
     const matchers: [Path, string][] = [];
     if ('alert' in trigger) matchers.push([['triggers', i, 'alert'], trigger.alert]);
     if ('labels' in trigger) {
@@ -134,8 +188,9 @@ function checkSemantics(
     }
   });
 
-  const diagnosticIds = runbook.diagnostics.map((d) => d.id);
+  const diagnosticIds = runbook.diagnosticIds;
   runbook.diagnostics.forEach((step, i) => {
+    if (!step) return;
     const timeoutMs = parseDuration(step.timeout) ?? 0;
     if (timeoutMs > MAX_DIAGNOSTIC_TIMEOUT_MS) at(['diagnostics', i, 'timeout'], 'at most 5m');
     const collector = opts.collectors.get(step.type);
@@ -176,8 +231,9 @@ function checkSemantics(
   });
 
   const decisionScope: CelScope = { kind: 'decision', diagnosticIds };
-  const remediationIds = new Set(runbook.remediations.map((r) => r.id));
+  const remediationIds = new Set(runbook.remediationIds);
   runbook.decision.forEach((h, i) => {
+    if (!h) return;
     const problem = checkExpression(h.when, decisionScope);
     if (problem) at(['decision', i, 'when'], problem);
     h.remediate.forEach((id, j) => {
@@ -185,6 +241,7 @@ function checkSemantics(
     });
   });
   runbook.remediations.forEach((r, i) => {
+    if (!r) return;
     checkPlaceholders(r.config, ['remediations', i, 'config'], at);
     if (r.verify) {
       r.verify.diagnostics.forEach((id, j) => {

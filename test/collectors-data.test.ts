@@ -117,7 +117,7 @@ describe('database_query', () => {
       columns: ['n', 'quarter', 'top'],
       truncated: false,
     });
-    assert.equal(out.summary, 'value 3 (1 row)');
+    assert.equal(out.summary, 'n 3, quarter 1.5, top "c" (1 row)', 'the first row, value column first');
   });
 
   test('valueColumn picks the value; an unknown column is an error naming the columns there are', async () => {
@@ -127,7 +127,7 @@ describe('database_query', () => {
       valueColumn: 'top',
     });
     assert.equal(out.value, 'c');
-    assert.equal(out.summary, 'value "c" (1 row)');
+    assert.equal(out.summary, 'top "c", n 3 (1 row)');
     await assert.rejects(
       collect({ target: 'main', sql: 'SELECT 1 AS n, 2 AS m', valueColumn: 'nope' }),
       /database_query "main": column "nope" is not in the result \(columns: n, m\)/,
@@ -151,7 +151,7 @@ describe('database_query', () => {
       columns: ['n'],
       truncated: true,
     });
-    assert.equal(out.summary, 'value 1 (first 3 rows, more not fetched)');
+    assert.equal(out.summary, 'n 1 (first 3 rows, more not fetched)');
   });
 
   test('dates, json and bytea become plain JSON', async () => {

@@ -116,6 +116,15 @@ function codeOnly(sql: string, segments: Segment[]): string {
   return segments.map((s) => (s.kind === 'code' ? sql.slice(s.start, s.end) : ' ')).join('');
 }
 
+/** columns of the first row shown in the summary, the value's first: "used_pct 97.9, used 95, usable 97" */
+const SUMMARY_COLUMNS = 4;
+
+function describeRow(columns: string[], row: unknown[], valueIndex: number): string {
+  const order = [valueIndex, ...columns.map((_, i) => i).filter((i) => i !== valueIndex)].slice(0, SUMMARY_COLUMNS);
+  const parts = order.map((i) => `${columns[i]} ${formatValue(toValue(toCell(row[i])))}`);
+  return columns.length > SUMMARY_COLUMNS ? `${parts.join(', ')}, …` : parts.join(', ');
+}
+
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const WHERE: Record<Exclude<SegmentKind, 'code'>, string> = {
   string: 'a quoted SQL literal',
@@ -472,7 +481,7 @@ export const databaseQueryCollector: Collector<DatabaseQueryConfig> = {
     return {
       value,
       result: { rows, rowCount: kept.length, columns, truncated },
-      summary: first === undefined ? 'no rows' : `value ${formatValue(value)} (${count})`,
+      summary: first === undefined ? 'no rows' : `${describeRow(columns, first, valueIndex)} (${count})`,
     };
   },
 };

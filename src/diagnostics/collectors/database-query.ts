@@ -120,7 +120,10 @@ function codeOnly(sql: string, segments: Segment[]): string {
 const SUMMARY_COLUMNS = 4;
 
 function describeRow(columns: string[], row: unknown[], valueIndex: number): string {
-  const order = [valueIndex, ...columns.map((_, i) => i).filter((i) => i !== valueIndex)].slice(0, SUMMARY_COLUMNS);
+  const order = [valueIndex, ...columns.map((_, i) => i).filter((i) => i !== valueIndex)].slice(
+    0,
+    SUMMARY_COLUMNS,
+  );
   const parts = order.map((i) => `${columns[i]} ${formatValue(toValue(toCell(row[i])))}`);
   return columns.length > SUMMARY_COLUMNS ? `${parts.join(', ')}, …` : parts.join(', ');
 }

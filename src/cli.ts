@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, loadToolConfig } from './config.js';
+import { createDetector } from './detection/create-detector.js';
+import { detectCommand } from './detection/detect-cli.js';
 import { createLogger } from './logger.js';
 import { type Role, startApp } from './run.js';
 import { dryRunRunbook, validateRunbooks } from './runbooks/runbooks-cli.js';
@@ -14,6 +16,9 @@ Usage:
   ai-sre runbooks validate [paths…]      check runbooks (default: RUNBOOKS_DIR); exit 1 on any problem
   ai-sre runbooks dry-run <id> --alert alert.json [--diagnostics results.json]
                                          print what a runbook would check and decide; touches nothing
+  ai-sre detect --input <csv|dir> --output <csv|dir>
+                                         score timestamp,value CSVs with the anomaly detector, writing
+                                         timestamp,value,anomaly_score (a directory recursively); needs no config
   ai-sre --help                          this text
 
 Configuration comes from the environment (and ./.env when present); see .env.example.`;
@@ -27,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
       alert: { type: 'string' },
       diagnostics: { type: 'string' },
+      input: { type: 'string' },
+      output: { type: 'string' },
     },
   });
   const command = positionals[0] ?? (values.help ? 'help' : 'start');
@@ -35,6 +42,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'runbooks') return runbooksCommand(positionals.slice(1), values);
+  if (command === 'detect') {
+    if (!values.input || !values.output) {
+      process.stderr.write('usage: ai-sre detect --input <csv|dir> --output <csv|dir>\n');
+      return 2;
+    }
+    return detectCommand(
+      { input: values.input, output: values.output, createDetector },
+      { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
+    );
+  }
   if (!['start', 'migrate'].includes(command)) {
     process.stderr.write(`unknown command "${command}"\n\n${HELP}\n`);
     return 2;

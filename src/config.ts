@@ -95,6 +95,22 @@ const EnvShape = z.object({
   PROMETHEUS_URL: z.preprocess(emptyAsUndefined, url(['http:', 'https:']).optional()),
   /** Loki HTTP API base URL for `log_search` diagnostics with `source: loki` */
   LOKI_URL: z.preprocess(emptyAsUndefined, url(['http:', 'https:']).optional()),
+  /** YAML list of PromQL queries whose series feed the anomaly detectors (needs PROMETHEUS_URL); empty: no polling */
+  DETECTION_QUERIES_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).optional()),
+  /** a metric series silent this long loses its detector state; seconds; default 7 days */
+  DETECTION_SERIES_TTL_SECONDS: z.preprocess(
+    emptyAsUndefined,
+    intInRange(60, 90 * 86_400).default(7 * 86_400),
+  ),
+  /** anomaly likelihood (0–1) from which a point is reported as an anomaly */
+  DETECTION_THRESHOLD: z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ error: 'expected a number between 0 and 1' })
+      .min(0, { error: 'expected a number between 0 and 1' })
+      .max(1, { error: 'expected a number between 0 and 1' })
+      .default(0.99),
+  ),
   /** diagnostics run at once per worker process (they mostly wait on I/O) */
   DIAGNOSTICS_CONCURRENCY: z.preprocess(emptyAsUndefined, intInRange(1, 1000).default(50)),
   MIGRATE_ON_START: z.preprocess(emptyAsUndefined, booleanFlag.default(true)),

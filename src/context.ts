@@ -1,6 +1,8 @@
 import { WebClient } from '@slack/web-api';
 import { Redis } from 'ioredis';
 import type { Config } from './config.js';
+import { reportAnomalies } from './detection/anomaly-incidents.js';
+import { createDetectionService, type DetectionService } from './detection/detection-service.js';
 import { closeDatabaseTargets } from './diagnostics/collectors/database-query.js';
 import { COLLECTORS } from './diagnostics/registry.js';
 import { loadTargets, type Targets } from './diagnostics/targets.js';
@@ -32,6 +34,8 @@ export interface AppContext {
   queueSettings: QueueSettings;
   metrics: Metrics;
   incidents: IncidentService;
+  /** anomaly detectors fed by /ingest/metrics (state in Redis) */
+  detection: DetectionService;
   runbooks: {
     catalog: RunbookCatalog;
     targets: Targets;
@@ -179,6 +183,24 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     }
   };
 
+  const detectionCore = createDetectionService({
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    ttlSeconds: config.DETECTION_SERIES_TTL_SECONDS,
+    threshold: config.DETECTION_THRESHOLD,
+  });
+  /** Samples feed the detectors; anomalies that persist (or agree) become alerts of source `anomaly`. */
+  const detection: DetectionService = {
+    async ingest(samples) {
+      const result = await detectionCore.ingest(samples);
+      if (result.signals.length > 0) {
+        const { suppressed } = await reportAnomalies({ db, incidents }, result.signals);
+        if (suppressed > 0) log.info({ suppressed }, 'anomalies of services in maintenance suppressed');
+      }
+      return result;
+    },
+  };
+
   const incidents = createIncidentService({
     db,
     groupWindowSeconds: config.INCIDENT_GROUP_WINDOW_SECONDS,
@@ -212,6 +234,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     queueSettings,
     metrics,
     incidents,
+    detection,
     runbooks: {
       catalog,
       targets,

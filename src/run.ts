@@ -1,5 +1,6 @@
 import type { Config } from './config.js';
 import { type AppContext, createContext } from './context.js';
+import { loadDetectionQueries, startPoller } from './detection/prometheus-poller.js';
 import type { Logger } from './logger.js';
 import { type AnyJobHandler, startWorkers, type Workers } from './queue/queues.js';
 import { decideHandler } from './runbooks/jobs/decide.job.js';
@@ -56,6 +57,7 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
     log.warn('SLACK_BOT_TOKEN is not set: incidents are recorded but nothing is posted to Slack');
   let workers: Workers | null = null;
   let sweepTimer: NodeJS.Timeout | undefined;
+  let stopPoller: (() => void) | undefined;
   if (role !== 'web') {
     workers = startWorkers(ctx.queueSettings, jobHandlers(ctx), log);
     const sweep = () =>
@@ -70,6 +72,26 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
     };
     void sweep();
     sweepRunbooks();
+    if (config.DETECTION_QUERIES_FILE && config.PROMETHEUS_URL) {
+      const prometheusUrl = config.PROMETHEUS_URL;
+      const queries = await loadDetectionQueries(config.DETECTION_QUERIES_FILE);
+      stopPoller = startPoller(
+        {
+          prometheusUrl,
+          detection: ctx.detection,
+          log,
+          // anomalies become incidents with the correlation rules of a later issue; until then they are logged
+          onAnomalies: (r) => log.warn({ anomalies: r.anomalies.slice(0, 20) }, 'anomalies detected'),
+        },
+        queries,
+      );
+      log.info(
+        { queries: queries.queries.length, interval: queries.interval },
+        'polling Prometheus for detection',
+      );
+    } else if (config.DETECTION_QUERIES_FILE) {
+      log.warn('DETECTION_QUERIES_FILE is set but PROMETHEUS_URL is not: no polling');
+    }
     sweepTimer = setInterval(() => {
       void sweep();
       sweepRunbooks();
@@ -90,6 +112,7 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
     stop() {
       stopping ??= (async () => {
         clearInterval(sweepTimer);
+        stopPoller?.();
         await server?.close();
         await workers?.close();
         await ctx.close();

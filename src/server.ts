@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { buildWebhookRoutes, HttpError, type HttpRoute, sendJson } from './alerts/webhook-routes.js';
 import type { AppContext } from './context.js';
+import { setMaintenance } from './detection/anomaly-incidents.js';
 import { createSlackApp, type SlackApp } from './slack/app.js';
 import { isConnectionError } from './store/db.js';
 import { recordDeployEvents } from './store/deploy-events-repo.js';
@@ -74,10 +75,18 @@ export function buildRoutes(ctx: AppContext): HttpRoute[] {
     log: ctx.log,
     accept: (delivery) => ctx.incidents.ingestAlerts(delivery),
     acceptDeploys: (delivery) => recordDeployEvents(ctx.db, delivery.payloadJson, delivery.events),
+    acceptMetrics: (samples) => ctx.detection.ingest(samples),
     onAccepted: (source, n) => ctx.metrics.alertsReceived.inc({ source }, n),
     classifyError: (err) => {
       if (isConnectionError(err)) {
         return new HttpError(503, 'store_unavailable', 'the incident store is unavailable; retry later');
+      }
+      if (isRedisUnavailable(err)) {
+        return new HttpError(
+          503,
+          'state_unavailable',
+          'the detector state store (Redis) is unavailable; retry later',
+        );
       }
       // Valid JSON that Postgres cannot store (a \u0000 in a string): the sender's problem, and retrying won't help.
       if ((err as { code?: string }).code === '22P05') {
@@ -91,6 +100,17 @@ export function buildRoutes(ctx: AppContext): HttpRoute[] {
     },
   }).map((route) => instrument(ctx, route));
   return [...webhooks, ...buildOpsRoutes(ctx)];
+}
+
+/** ioredis without an offline queue fails fast with these when Redis is down. */
+function isRedisUnavailable(err: unknown): boolean {
+  const message = (err as Error | undefined)?.message ?? '';
+  const code = (err as { code?: string } | undefined)?.code;
+  return (
+    /enableOfflineQueue|Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET/i.test(
+      message,
+    ) || code === 'ECONNREFUSED'
+  );
 }
 
 /** Counts every webhook answer by status and times accepted ones. */
@@ -152,7 +172,12 @@ export async function startServer(ctx: AppContext): Promise<RunningServer> {
         apiUrl: config.SLACK_API_URL,
         log: ctx.log,
       },
-      { incidents: ctx.incidents, runbooks: ctx.runbooks.service, log: ctx.log },
+      {
+        incidents: ctx.incidents,
+        runbooks: ctx.runbooks.service,
+        maintenance: (input) => setMaintenance(ctx.db, input),
+        log: ctx.log,
+      },
       routes.map((r) => ({ path: r.path, method: r.method, handler: r.handler })),
     );
   }

@@ -78,3 +78,35 @@ describe('/incident run parsing', () => {
     assert.match((parseIncidentCommand('run disk-full $(x)') as { problem: string }).problem, /service/);
   });
 });
+
+describe('/incident maintenance parsing', () => {
+  test('a service and a duration (or off), with an optional reason', () => {
+    assert.deepEqual(parseIncidentCommand('maintenance payment-service 2h DB upgrade'), {
+      kind: 'maintenance',
+      service: 'payment-service',
+      durationMs: 7_200_000,
+      reason: 'DB upgrade',
+    });
+    assert.deepEqual(parseIncidentCommand('maintenance payment-service off'), {
+      kind: 'maintenance',
+      service: 'payment-service',
+      durationMs: 0,
+      reason: '',
+    });
+  });
+
+  test('bad input says what is wrong', () => {
+    assert.match(
+      (parseIncidentCommand('maintenance payment-service') as { problem: string }).problem,
+      /takes a service and a duration/,
+    );
+    assert.match(
+      (parseIncidentCommand('maintenance payment-service soon') as { problem: string }).problem,
+      /duration `soon`/,
+    );
+    assert.match(
+      (parseIncidentCommand('maintenance payment-service 30d') as { problem: string }).problem,
+      /at most 7d/,
+    );
+  });
+});

@@ -1,6 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
+import type { IngestResult } from '../detection/detection-service.js';
+import { MetricBatch, MetricSample } from '../detection/metric-sample.js';
 import type { Logger } from '../logger.js';
 import type { DeployEventRecord } from '../store/deploy-events-repo.js';
 import type { NormalizedAlert } from './normalized-alert.js';
@@ -168,11 +170,15 @@ export function parseJsonBody(text: string, contentType: string | undefined): un
   }
 }
 
+/** What the detection module does with valid metric samples (each with its index in the request). */
+export type AcceptMetrics = (samples: { index: number; sample: MetricSample }[]) => Promise<IngestResult>;
+
 export interface WebhookRouteDeps {
   webhookToken: string;
   maxBodyBytes: number;
   accept: AcceptAlerts;
   acceptDeploys: AcceptDeploys;
+  acceptMetrics: AcceptMetrics;
   log: Logger;
   /** counts accepted alerts per source */
   onAccepted?(source: string, alerts: number): void;
@@ -223,7 +229,37 @@ export function buildWebhookRoutes(deps: WebhookRouteDeps): HttpRoute[] {
       return { stored: result.ids.length, duplicates: result.duplicates, ids: result.ids };
     },
   });
-  return [...alertRoutes, deployRoute];
+  // Metric samples feed the anomaly detectors; each sample stands alone, so a bad one is refused with its reason and
+  // the good ones of the same body are kept.
+  const metricsRoute = webhookRoute(deps, {
+    name: 'metrics',
+    path: '/ingest/metrics',
+    parse: (body) => MetricBatch.safeParse(body),
+    async handle(payload) {
+      const items = Array.isArray(payload) ? payload : payload.samples;
+      const valid: { index: number; sample: MetricSample }[] = [];
+      const invalid: { index: number; reason: string }[] = [];
+      items.forEach((item, index) => {
+        const parsed = MetricSample.safeParse(item);
+        if (parsed.success) valid.push({ index, sample: parsed.data });
+        else invalid.push({ index, reason: describeIssues(parsed.error.issues).join('; ') });
+      });
+      if (valid.length === 0) {
+        throw new HttpError(
+          400,
+          'invalid_payload',
+          'no valid sample',
+          invalid
+            .slice(0, 20)
+            .map((r) => `${Array.isArray(payload) ? '' : 'samples.'}${r.index}: ${r.reason}`),
+        );
+      }
+      const result = await deps.acceptMetrics(valid);
+      const rejected = [...invalid, ...result.rejected].sort((a, b) => a.index - b.index);
+      return { accepted: result.accepted, rejected, anomalies: result.anomalies };
+    },
+  });
+  return [...alertRoutes, deployRoute, metricsRoute];
 }
 
 function webhookRoute<T>(deps: WebhookRouteDeps, endpoint: WebhookEndpoint<T>): HttpRoute {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Severity } from '../../alerts/normalized-alert.js';
+import { parseDuration } from '../../diagnostics/duration.js';
 import { parseIncidentRef } from '../../incidents/incident.js';
 
 export const ServiceName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, {
@@ -11,6 +12,7 @@ export type IncidentCommand =
   | { kind: 'list' }
   | { kind: 'show'; id: number }
   | { kind: 'run'; runbookId: string; target?: string }
+  | { kind: 'maintenance'; service: string; durationMs: number; reason: string }
   | { kind: 'help' }
   | { kind: 'invalid'; problem: string };
 
@@ -20,6 +22,7 @@ export const INCIDENT_USAGE = [
   '`/incident list` — open incidents',
   '`/incident show <id>` — one incident with its latest events (`42` or `INC-42`)',
   '`/incident run <runbook> [service|INC-id]` — run a runbook by hand (on the open incident, or a new one)',
+  '`/incident maintenance <service> <duration|off> [reason…]` — no incidents from anomalies of the service for a while (e.g. `2h`)',
   '`/incident help` — this message',
 ].join('\n');
 
@@ -59,6 +62,29 @@ export function parseIncidentCommand(text: string): IncidentCommand {
       return name.success
         ? { kind: 'run', runbookId, target: name.data }
         : { kind: 'invalid', problem: `service \`${target}\`: ${name.error.issues[0]?.message}` };
+    }
+    case 'maintenance': {
+      const [service, duration, ...reasonWords] = rest;
+      if (!service || !duration)
+        return {
+          kind: 'invalid',
+          problem: '`maintenance` takes a service and a duration (`30m`, `2h`) or `off`',
+        };
+      const name = ServiceName.safeParse(service);
+      if (!name.success)
+        return { kind: 'invalid', problem: `service \`${service}\`: ${name.error.issues[0]?.message}` };
+      const ms = duration.toLowerCase() === 'off' ? 0 : parseDuration(duration);
+      if (ms === null || ms > 7 * 86_400_000)
+        return {
+          kind: 'invalid',
+          problem: `duration \`${duration}\`: expected e.g. \`30m\`, \`2h\` (at most 7d) or \`off\``,
+        };
+      return {
+        kind: 'maintenance',
+        service: name.data,
+        durationMs: ms,
+        reason: reasonWords.join(' ').slice(0, 500),
+      };
     }
     case 'trigger': {
       const [service, ...summaryWords] = rest;

@@ -6,5 +6,12 @@ import type { RunbookService } from '../../runbooks/runbook-service.js';
 export interface ListenerDeps {
   incidents: IncidentService;
   runbooks: RunbookService;
+  /** opens (or with 0 ends) a maintenance window of a service: its anomalies open no incident meanwhile */
+  maintenance(input: {
+    service: string;
+    durationMs: number;
+    actor: string;
+    reason: string;
+  }): Promise<{ endsAt: Date | null }>;
   log: Logger;
 }

@@ -78,6 +78,29 @@ export function register(app: App, deps: ListenerDeps): void {
         }
         return;
       }
+      case 'maintenance': {
+        try {
+          const { endsAt } = await deps.maintenance({
+            service: parsed.service,
+            durationMs: parsed.durationMs,
+            actor: command.user_id,
+            reason: parsed.reason,
+          });
+          await ack({
+            response_type: 'in_channel',
+            text: endsAt
+              ? `:construction: ${escapeMrkdwn(parsed.service)} is in maintenance until ${endsAt.toISOString().slice(0, 16).replace('T', ' ')} UTC: its anomalies open no incident (alerts still do).`
+              : `:white_check_mark: Maintenance of ${escapeMrkdwn(parsed.service)} ended: its anomalies open incidents again.`,
+          });
+        } catch (err) {
+          deps.log.error({ err }, '/incident maintenance failed');
+          await ack({
+            response_type: 'ephemeral',
+            text: 'Could not record the maintenance window (the database is not answering); try again.',
+          });
+        }
+        return;
+      }
       case 'list': {
         const incidents = await deps.incidents.listOpen({ limit: 100 });
         const msg = buildIncidentList(incidents.map(cardViewOf), 'Open incidents');

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { anomalyAlertOf } from '../src/detection/anomaly-incidents.js';
+import { advanceRun, confirmRun, EMPTY_RUN, type RunState } from '../src/detection/persistence.js';
+
+const rule = { k: 3, n: 5 };
+
+function run(flags: number[]): { changes: (string | null)[]; state: RunState } {
+  let state = EMPTY_RUN;
+  const changes: (string | null)[] = [];
+  flags.forEach((f, i) => {
+    const step = advanceRun(state, f === 1, 1000 + i, rule);
+    state = step.state;
+    changes.push(step.change);
+  });
+  return { changes, state };
+}
+
+describe('anomaly persistence: k of the last n points', () => {
+  test('a single spike is not confirmed', () => {
+    assert.deepEqual(run([0, 1, 0, 0, 0, 0, 0]).changes, [null, null, null, null, null, null, null]);
+  });
+
+  test('3 of 5 confirms once, remembering when the run began; n quiet points end it', () => {
+    const { changes, state } = run([0, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
+    assert.deepEqual(changes, [
+      null,
+      null,
+      null,
+      null,
+      'confirmed',
+      null,
+      null,
+      null,
+      null,
+      null,
+      null,
+      'ended',
+    ]);
+    assert.deepEqual(state, EMPTY_RUN);
+  });
+
+  test('the run starts at its first anomalous point', () => {
+    let state = EMPTY_RUN;
+    for (const [i, f] of [0, 1, 0, 1, 1].entries()) state = advanceRun(state, f === 1, 1000 + i, rule).state;
+    assert.equal(state.since, 1001);
+    assert.equal(state.reported, true);
+  });
+
+  test('agreement confirms at once, and only once', () => {
+    const first = confirmRun(advanceRun(EMPTY_RUN, true, 5, rule).state, 5);
+    assert.equal(first.change, 'confirmed');
+    assert.equal(confirmRun(first.state, 6).change, null);
+  });
+});
+
+describe('an anomaly as an alert', () => {
+  test('carries the evidence and the labels runbook metric triggers read', () => {
+    const alert = anomalyAlertOf({
+      kind: 'confirmed',
+      series: 'http_p99_latency_seconds',
+      labels: { service: 'payment-service', route: '/pay' },
+      seriesKey: 'http_p99_latency_seconds{route="/pay",service="payment-service"}',
+      since: Date.UTC(2026, 10, 26, 3, 0),
+      timestamp: Date.UTC(2026, 10, 26, 3, 5),
+      value: 2.4,
+      likelihood: 0.99991,
+      reason: 'persisted',
+      agreeing: [],
+    });
+    assert.equal(alert.service, 'payment-service');
+    assert.equal(alert.source, 'anomaly');
+    assert.equal(alert.status, 'firing');
+    assert.equal(alert.labels.metric, 'http_p99_latency_seconds');
+    assert.equal(alert.annotations.value, '2.4');
+    assert.equal(alert.annotations.deviating_since, '2026-11-26T03:00:00.000Z');
+    assert.equal(alert.startsAt.toISOString(), '2026-11-26T03:00:00.000Z');
+    assert.match(alert.summary, /anomalous for several points in a row: value 2\.4 \(likelihood 0\.9999\)/);
+    assert.match(alert.fingerprint, /^anomaly-[0-9a-f]{16}$/);
+  });
+});

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { createDetector } from '../src/detection/create-detector.js';
+import { createDetectionService } from '../src/detection/detection-service.js';
+import { deleteKeys, startTestApp, type TestApp } from './helpers/test-app.js';
+
+const START = Date.UTC(2026, 10, 1);
+const MINUTE = 60_000;
+
+/** A noisy but steady series: a deterministic pseudo-random walk around 50. */
+function steady(n: number, from = 0): { timestamp: number; value: number }[] {
+  return Array.from({ length: n }, (_, i) => ({
+    timestamp: START + (from + i) * MINUTE,
+    value: 50 + Math.sin((from + i) * 1.7) * 2 + Math.cos((from + i) * 0.31) * 1.5,
+  }));
+}
+
+describe('POST /ingest/metrics', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp();
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  test('bad samples are refused one by one with their reasons; good ones are kept', async () => {
+    const res = await t.webhook('/ingest/metrics', {
+      samples: [
+        { series: 'http_latency_p99', labels: { service: 'api' }, timestamp: START / 1000, value: 120 },
+        { series: 'bad name!', timestamp: START / 1000, value: 1 },
+        { series: 'http_latency_p99', labels: { service: 'api' }, timestamp: 'yesterday', value: 1 },
+        {
+          series: 'http_latency_p99',
+          labels: { service: 'api' },
+          timestamp: START / 1000 + 60,
+          value: 'NaN',
+        },
+        {
+          series: 'http_latency_p99',
+          labels: { service: 'api' },
+          timestamp: new Date(START + MINUTE).toISOString(),
+          value: 125,
+        },
+      ],
+    });
+    assert.equal(res.status, 202);
+    assert.equal(res.json.accepted, 2);
+    const rejected = res.json.rejected as { index: number; reason: string }[];
+    assert.deepEqual(
+      rejected.map((r) => r.index),
+      [1, 2, 3],
+    );
+    assert.match(rejected[0]?.reason ?? '', /series: expected a metric name/);
+    assert.match(rejected[1]?.reason ?? '', /timestamp: expected epoch seconds\/ms or an RFC 3339 time/);
+    assert.match(rejected[2]?.reason ?? '', /value: expected a finite number/);
+  });
+
+  test('a point not after the series’ last one is refused; other series are unaffected', async () => {
+    const res = await t.webhook('/ingest/metrics', [
+      { series: 'http_latency_p99', labels: { service: 'api' }, timestamp: START / 1000, value: 1 },
+      { series: 'queue_depth', labels: { service: 'api' }, timestamp: START / 1000, value: 3 },
+    ]);
+    assert.equal(res.status, 202);
+    assert.equal(res.json.accepted, 1);
+    assert.match(
+      (res.json.rejected as { reason: string }[])[0]?.reason ?? '',
+      /is not after the series' last point/,
+    );
+  });
+
+  test('nothing valid: 400 naming each problem; no token: 401', async () => {
+    const res = await t.webhook('/ingest/metrics', [{ series: 'x' }]);
+    assert.equal(res.status, 400);
+    assert.match(String((res.json.issues as string[])[0]), /^0: /);
+    const unauth = await t.webhook('/ingest/metrics', [], { token: null });
+    assert.equal(unauth.status, 401);
+  });
+});
+
+describe('detector state in Redis', () => {
+  const prefix = `ai-sre-test-det-${randomBytes(4).toString('hex')}`;
+  let redis: Redis;
+  before(() => {
+    redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  });
+  after(async () => {
+    await deleteKeys(`${prefix}:*`);
+    redis.disconnect();
+  });
+
+  test('survives a restart: a new service continues exactly where the old one stopped, with a TTL', async () => {
+    const points = steady(600);
+    const feed = (svc: ReturnType<typeof createDetectionService>, from: number, to: number) =>
+      svc.ingest(
+        points.slice(from, to).map((p, i) => ({
+          index: i,
+          sample: { series: 'cpu', labels: { host: 'a' }, timestamp: p.timestamp, value: p.value },
+        })),
+      );
+    const opts = { redis, prefix, ttlSeconds: 3600, threshold: 0 };
+    await feed(createDetectionService(opts), 0, 300);
+    // a fresh service (the bot restarted) reads the state back from Redis
+    const after = await feed(createDetectionService(opts), 300, 600);
+    const continuous = createDetector();
+    const expected = points.map((p) => continuous.update(p.timestamp, p.value)).slice(300);
+    assert.deepEqual(
+      after.anomalies.map((a) => a.likelihood),
+      expected,
+      'the restored detectors give the same likelihoods as one that never stopped',
+    );
+    const keys = await redis.keys(`${prefix}:detector:*`);
+    assert.equal(keys.length, 1);
+    const ttl = await redis.ttl(keys[0] as string);
+    assert.ok(ttl > 3500 && ttl <= 3600, `the series expires when silent (ttl ${ttl})`);
+  });
+});
+
+describe('Prometheus poller', () => {
+  const prefix = `ai-sre-test-poll-${randomBytes(4).toString('hex')}`;
+  let redis: Redis;
+  let server: import('node:http').Server;
+  let url: string;
+  const asked: string[] = [];
+  before(async () => {
+    redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+    const { createServer } = await import('node:http');
+    server = createServer((req, res) => {
+      const query = new URL(req.url ?? '/', 'http://x').searchParams.get('query') ?? '';
+      asked.push(query);
+      if (query === 'broken') {
+        res.writeHead(500).end('boom');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          status: 'success',
+          data: {
+            resultType: 'vector',
+            result: [
+              { metric: { __name__: 'up', job: 'api' }, value: [START / 1000, '1'] },
+              { metric: { __name__: 'up', job: 'db' }, value: [START / 1000, 'NaN'] },
+            ],
+          },
+        }),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  after(async () => {
+    await deleteKeys(`${prefix}:*`);
+    redis.disconnect();
+    await new Promise((r) => server.close(r));
+  });
+
+  test('each returned series feeds its detector; a failing query is reported and the others go on', async () => {
+    const { pollOnce } = await import('../src/detection/prometheus-poller.js');
+    const { createLogger } = await import('../src/logger.js');
+    const detection = createDetectionService({ redis, prefix, ttlSeconds: 600, threshold: 0 });
+    const result = await pollOnce({ prometheusUrl: url, detection, log: createLogger('silent') }, [
+      { name: 'api_up', query: 'up' },
+      { name: 'broken_query', query: 'broken' },
+    ]);
+    assert.deepEqual(asked.sort(), ['broken', 'up']);
+    assert.deepEqual(result.failed, ['broken_query']);
+    assert.equal(result.accepted, 1, 'the NaN sample is skipped');
+    assert.deepEqual(result.anomalies[0]?.labels, { job: 'api' });
+    assert.equal(result.anomalies[0]?.series, 'api_up');
+    assert.equal((await redis.keys(`${prefix}:detector:*`)).length, 1);
+  });
+});

@@ -26,7 +26,8 @@ const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
 const EnsembleSnapshotSchema = z.strictObject({
   version: z.literal(SNAPSHOT_VERSION),
   warmUp: z.number().int().min(16),
-  scalars: z.array(z.number().nullable()).length(SNAPSHOT_SHAPE.scalars),
+  // NaN marks "not seen yet" (a timestamp, the spacing); JSON turns it into null
+  scalars: z.array(z.union([z.number(), z.nan(), z.null()])).length(SNAPSHOT_SHAPE.scalars),
   median: z.array(z.number()).max(SNAPSHOT_SHAPE.median),
   daily: base64,
   weekly: base64,
@@ -52,7 +53,6 @@ export function restoreDetector(snapshot: DetectorSnapshot): StreamingDetector {
       `detector snapshot: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`,
     );
   }
-  // JSON turns NaN (a timestamp not seen yet) into null
   const scalars = parsed.data.scalars.map((x) => x ?? Number.NaN);
   try {
     return EnsembleDetector.fromSnapshot({ ...parsed.data, scalars } satisfies EnsembleSnapshot);

@@ -32,15 +32,18 @@ const WEEK_MS = 7 * DAY_MS;
 
 /** daily profile bins: 5 minutes each */
 const DAILY_BINS = 288;
-/** weekly profile bins: 30 minutes each */
-const WEEKLY_BINS = 336;
+/** weekly profile bins: an hour each */
+const WEEKLY_BINS = 168;
 /** a seasonal predictor starts voting after this many periods of history */
 const SEASONAL_PERIODS_BEFORE_USE = 2;
-/** neighbouring daily bins (±5 min each) that may explain a point; weekly uses ±1 */
+/** ... and starts building its track record (every bin then has a value) after one period */
+const SEASONAL_PERIODS_BEFORE_TRACK = 1;
+/** neighbouring daily bins (±5 min each) that may explain a point; weekly uses ±1 (an hour) */
 const DAILY_JITTER = 2;
 const WEEKLY_JITTER = 1;
 /** a seasonal bin moves this far towards the new value per visit (about the last two periods dominate) */
 const SEASONAL_WEIGHT_PER_VISIT = 0.5;
+const LOG_KEEP_PER_VISIT = Math.log1p(-SEASONAL_WEIGHT_PER_VISIT);
 
 /** points in the rolling-median window */
 const MEDIAN_WINDOW = 16;
@@ -79,22 +82,28 @@ const EVENT_RATE_FLOOR = 0.002;
 /** volatility: short- and long-run EWMA weights of the absolute residual */
 const VOLATILITY_SHORT_ALPHA = 0.1;
 const VOLATILITY_LONG_ALPHA = 0.005;
+/** residuals are clipped at this many scales before entering the volatility averages */
+const VOLATILITY_CLIP = 3;
+/**
+ * the volatility statistic climbs over tens of points when a series goes flat; its rarity histogram learns it this
+ * many points late so the climb does not cap itself
+ */
+const VOLATILITY_RARITY_DELAY = 32;
 
 /** rarity memory: half-life in points */
 const RARITY_HALF_LIFE = 1000;
-const CHANNELS = 5;
-const W_PRED = 1;
-const W_CHANGE = 1;
-const W_RATE = 1;
-const W_VOL = 1;
-const MEAN_SHORT_ALPHA = 0.1;
-const MEAN_LONG_ALPHA = 0.002;
-const MEAN_CAP = 6;
-const MEAN_WEIGHT = 1;
+const CHANNELS = 4;
+/** per channel (prediction, change, rate, volatility): delay line length of its rarity histogram */
+const RARITY_DELAYS = [0, 0, 0, VOLATILITY_RARITY_DELAY];
+/** each channel's slice of the shared Float32Array: the histogram, then its delay line */
+const RARITY_OFFSETS = RARITY_DELAYS.map((_, c) =>
+  RARITY_DELAYS.slice(0, c).reduce((sum, delay) => sum + RARITY_BINS + delay, 0),
+);
+const RARITY_LENGTH = CHANNELS * RARITY_BINS + RARITY_DELAYS.reduce((a, b) => a + b, 0);
 /** channels start feeding their rarity histograms after this many points */
 const CALIBRATION_START = 16;
 /** prior odds of an anomalous point, as −log10: the likelihood is 0.5 at this surprise */
-const PRIOR_SURPRISE = 3;
+const PRIOR_SURPRISE = 4;
 
 /** points before the detector may report anything but 0 */
 export const DEFAULT_WARM_UP = 128;
@@ -125,9 +134,6 @@ const SCALARS = [
   'trackMedian',
   'trackDaily',
   'trackWeekly',
-  'meanShort',
-  'meanLong',
-  'meanScale',
 ] as const;
 type Scalar = (typeof SCALARS)[number];
 
@@ -169,10 +175,10 @@ export class EnsembleDetector implements StreamingDetector {
   private trackMedian = 0;
   private trackDaily = 0;
   private trackWeekly = 0;
-  private meanShort = 0;
-  private meanLong = 0;
-  private meanScale = 0;
 
+  /** seasonalAlpha's memo (derived, not state) */
+  private alphaFor = Number.NaN;
+  private alphaValue = SEASONAL_WEIGHT_PER_VISIT;
   private readonly window: RollingMedian;
   private readonly daily: SeasonalProfile;
   private readonly weekly: SeasonalProfile;
@@ -201,16 +207,19 @@ export class EnsembleDetector implements StreamingDetector {
       state?.weekly ?? new Float32Array(WEEKLY_BINS).fill(Number.NaN),
       WEEKLY_JITTER,
     );
-    this.rarityBins = state?.rarity ?? new Float32Array(CHANNELS * RARITY_BINS);
+    this.rarityBins = state?.rarity ?? new Float32Array(RARITY_LENGTH);
     const forget = 1 - 0.5 ** (1 / RARITY_HALF_LIFE);
     this.rarity = Array.from(
       { length: CHANNELS },
       (_, c) =>
         new RarityCalibrator(
           this.rarityBins,
-          c * RARITY_BINS,
+          RARITY_OFFSETS[c] as number,
           forget,
+          RARITY_DELAYS[c] as number,
           state?.rarityWeights[c] ?? 1,
+          // every channel is offered one surprise per point once calibration starts
+          Math.max(0, (state?.scalars.count ?? 0) - CALIBRATION_START),
         ),
     );
     if (state) for (const name of SCALARS) this[name] = state.scalars[name];
@@ -229,31 +238,52 @@ export class EnsembleDetector implements StreamingDetector {
     // 1. predictors
     const fastResidual = value - this.fastLevel;
     const median = this.window.median();
-    const medianResidual = median === median ? value - median : 0;
+    const medianResidual = !Number.isNaN(median) ? value - median : 0;
     const elapsed = timestampMs - this.firstTimestamp;
     const dailyBin = this.daily.binOf(timestampMs);
     const weeklyBin = this.weekly.binOf(timestampMs);
     const dailyResidual =
-      elapsed >= SEASONAL_PERIODS_BEFORE_USE * DAY_MS ? this.daily.residual(dailyBin, value) : Number.NaN;
+      elapsed >= SEASONAL_PERIODS_BEFORE_TRACK * DAY_MS ? this.daily.residual(dailyBin, value) : Number.NaN;
     const weeklyResidual =
-      elapsed >= SEASONAL_PERIODS_BEFORE_USE * WEEK_MS ? this.weekly.residual(weeklyBin, value) : Number.NaN;
+      elapsed >= SEASONAL_PERIODS_BEFORE_TRACK * WEEK_MS
+        ? this.weekly.residual(weeklyBin, value)
+        : Number.NaN;
 
     const sFast = residualSurprise(fastResidual / (this.fastScale + scaleFloor));
     const sMedian = residualSurprise(medianResidual / (this.medianScale + scaleFloor));
-    const hasDaily = dailyResidual === dailyResidual;
-    const hasWeekly = weeklyResidual === weeklyResidual;
+    const hasDaily = !Number.isNaN(dailyResidual);
+    const hasWeekly = !Number.isNaN(weeklyResidual);
+    const dailyVotes = hasDaily && elapsed >= SEASONAL_PERIODS_BEFORE_USE * DAY_MS;
+    const weeklyVotes = hasWeekly && elapsed >= SEASONAL_PERIODS_BEFORE_USE * WEEK_MS;
     const sDaily = hasDaily ? residualSurprise(dailyResidual / (this.dailyScale + scaleFloor)) : 0;
     const sWeekly = hasWeekly ? residualSurprise(weeklyResidual / (this.weeklyScale + scaleFloor)) : 0;
 
-    let bestTrack = Math.min(this.trackFast, this.trackMedian);
-    if (hasDaily) bestTrack = Math.min(bestTrack, this.trackDaily);
-    if (hasWeekly) bestTrack = Math.min(bestTrack, this.trackWeekly);
-    let prediction = Math.min(
-      sFast + trackPenalty(this.trackFast - bestTrack),
-      sMedian + trackPenalty(this.trackMedian - bestTrack),
+    // log-loss of each predictor's density: the surprise plus log10 of its scale (a vaguer model pays for it)
+    const lossFast = sFast + Math.log10(this.fastScale + scaleFloor);
+    const lossMedian = sMedian + Math.log10(this.medianScale + scaleFloor);
+    const lossDaily = hasDaily ? sDaily + Math.log10(this.dailyScale + scaleFloor) : 0;
+    const lossWeekly = hasWeekly ? sWeekly + Math.log10(this.weeklyScale + scaleFloor) : 0;
+    let bestTrack = this.trackFast;
+    let reference = lossFast - sFast;
+    if (this.trackMedian < bestTrack) {
+      bestTrack = this.trackMedian;
+      reference = lossMedian - sMedian;
+    }
+    if (dailyVotes && this.trackDaily < bestTrack) {
+      bestTrack = this.trackDaily;
+      reference = lossDaily - sDaily;
+    }
+    if (weeklyVotes && this.trackWeekly < bestTrack) {
+      bestTrack = this.trackWeekly;
+      reference = lossWeekly - sWeekly;
+    }
+    let explained = Math.min(
+      lossFast + trackPenalty(this.trackFast - bestTrack),
+      lossMedian + trackPenalty(this.trackMedian - bestTrack),
     );
-    if (hasDaily) prediction = Math.min(prediction, sDaily + trackPenalty(this.trackDaily - bestTrack));
-    if (hasWeekly) prediction = Math.min(prediction, sWeekly + trackPenalty(this.trackWeekly - bestTrack));
+    if (dailyVotes) explained = Math.min(explained, lossDaily + trackPenalty(this.trackDaily - bestTrack));
+    if (weeklyVotes) explained = Math.min(explained, lossWeekly + trackPenalty(this.trackWeekly - bestTrack));
+    const prediction = Math.max(0, explained - reference);
 
     // 2. change: CUSUM on the slow robust level's residual
     const slowResidual = value - this.slowLevel;
@@ -276,8 +306,9 @@ export class EnsembleDetector implements StreamingDetector {
     this.eventRate += Math.max(EVENT_RATE_ALPHA, 1 / (n + 1)) * (event - this.eventRate);
 
     // 4. volatility
+    const relativeFloor = RELATIVE_SCALE_FLOOR * (Math.abs(this.slowLevel) + 1e-6);
     const absResidual =
-      Math.min(Math.abs(medianResidual), CUSUM_STEP_CLIP * (this.medianScale + scaleFloor)) + scaleFloor;
+      Math.min(Math.abs(medianResidual), VOLATILITY_CLIP * (this.medianScale + scaleFloor)) + relativeFloor;
     this.volatilityShort += VOLATILITY_SHORT_ALPHA * (absResidual - this.volatilityShort);
     this.volatilityLong += Math.max(VOLATILITY_LONG_ALPHA, 1 / (n + 1)) * (absResidual - this.volatilityLong);
     const logRatio = Math.log(this.volatilityShort / this.volatilityLong);
@@ -290,18 +321,15 @@ export class EnsembleDetector implements StreamingDetector {
       VOLATILITY_LONG_ALPHA,
     );
 
-    // 5. sustained surprise: short-run mean prediction surprise against its long-run distribution
-    this.meanShort += MEAN_SHORT_ALPHA * (Math.min(prediction, MEAN_CAP) - this.meanShort);
-    const sustained =
-      n >= 64 ? MEAN_WEIGHT * residualSurprise(Math.max(0, this.meanShort - this.meanLong) / (this.meanScale + 0.05)) : 0;
-    this.meanLong += Math.max(MEAN_LONG_ALPHA, 1 / (n + 1)) * (this.meanShort - this.meanLong);
-    this.meanScale = updateScale(this.meanScale, this.meanShort - this.meanLong, Math.max(MEAN_LONG_ALPHA, 1 / (n + 1)));
-
     // learn
-    this.trackFast += TRACK_ALPHA * (sFast - this.trackFast);
-    this.trackMedian += TRACK_ALPHA * (sMedian - this.trackMedian);
-    this.trackDaily += TRACK_ALPHA * (sDaily - this.trackDaily);
-    this.trackWeekly += TRACK_ALPHA * (sWeekly - this.trackWeekly);
+    this.trackFast += TRACK_ALPHA * (lossFast - this.trackFast);
+    this.trackMedian += TRACK_ALPHA * (lossMedian - this.trackMedian);
+    // a seasonal predictor without residuals yet inherits the worse level predictor's record: it earns trust
+    const levelTrack = Math.max(this.trackFast, this.trackMedian);
+    this.trackDaily = hasDaily ? this.trackDaily + TRACK_ALPHA * (lossDaily - this.trackDaily) : levelTrack;
+    this.trackWeekly = hasWeekly
+      ? this.trackWeekly + TRACK_ALPHA * (lossWeekly - this.trackWeekly)
+      : levelTrack;
     const first = 1 / (n + 1);
     const scaleAlpha = Math.max(SCALE_ALPHA, first);
     this.fastLevel +=
@@ -312,55 +340,56 @@ export class EnsembleDetector implements StreamingDetector {
     this.fastScale = updateScale(this.fastScale, fastResidual, scaleAlpha);
     this.slowScale = updateScale(this.slowScale, slowResidual, scaleAlpha);
     this.medianScale = updateScale(this.medianScale, medianResidual, scaleAlpha);
-    this.learnSeason(this.daily, dailyBin, value, hasDaily, 'dailyScale', scaleAlpha);
-    this.learnSeason(this.weekly, weeklyBin, value, hasWeekly, 'weeklyScale', scaleAlpha);
+    // seasonal scales follow the residual from the bin's own mean (not a jitter neighbour's)
+    const dailyOwn = this.daily.means[dailyBin] as number;
+    if (hasDaily && !Number.isNaN(dailyOwn))
+      this.dailyScale = updateScale(this.dailyScale, value - dailyOwn, scaleAlpha);
+    this.daily.update(dailyBin, value, this.seasonalAlpha(this.daily.binMs));
+    const weeklyOwn = this.weekly.means[weeklyBin] as number;
+    if (hasWeekly && !Number.isNaN(weeklyOwn))
+      this.weeklyScale = updateScale(this.weeklyScale, value - weeklyOwn, scaleAlpha);
+    this.weekly.update(weeklyBin, value, this.seasonalAlpha(this.weekly.binMs));
     this.window.push(value);
     this.count = n + 1;
 
     if (this.count <= CALIBRATION_START) return 0;
     const rarity = this.rarity;
     const surprise = Math.max(
-      W_PRED * (rarity[0] as RarityCalibrator).calibrate(prediction),
-      W_CHANGE * (rarity[1] as RarityCalibrator).calibrate(change),
-      W_RATE * (rarity[2] as RarityCalibrator).calibrate(rate),
-      W_VOL * (rarity[3] as RarityCalibrator).calibrate(volatility),
-      (rarity[4] as RarityCalibrator).calibrate(sustained),
+      (rarity[0] as RarityCalibrator).calibrate(prediction),
+      (rarity[1] as RarityCalibrator).calibrate(change),
+      (rarity[2] as RarityCalibrator).calibrate(rate),
+      (rarity[3] as RarityCalibrator).calibrate(volatility),
     );
     if (this.count <= this.warmUp) return 0;
     return 1 / (1 + 10 ** (PRIOR_SURPRISE - surprise));
   }
 
   private observeTime(timestampMs: number): void {
-    if (this.firstTimestamp !== this.firstTimestamp) this.firstTimestamp = timestampMs;
+    if (Number.isNaN(this.firstTimestamp)) this.firstTimestamp = timestampMs;
     const gap = timestampMs - this.lastTimestamp;
     if (gap > 0) {
       const interval = this.interval;
       // a robust running spacing: each gap moves it at most 4x, so a long outage does not redefine the cadence
-      this.interval =
-        interval === interval
-          ? interval + 0.1 * (Math.min(Math.max(gap, interval / 4), interval * 4) - interval)
-          : gap;
+      this.interval = !Number.isNaN(interval)
+        ? interval + 0.1 * (Math.min(Math.max(gap, interval / 4), interval * 4) - interval)
+        : gap;
     }
     this.lastTimestamp = timestampMs;
   }
 
-  /** Updates a seasonal bin with a weight per point that gives SEASONAL_WEIGHT_PER_VISIT per visit of the bin. */
-  private learnSeason(
-    profile: SeasonalProfile,
-    bin: number,
-    value: number,
-    active: boolean,
-    scale: 'dailyScale' | 'weeklyScale',
-    scaleAlpha: number,
-  ): void {
-    const own = profile.means[bin] as number;
-    if (active && own === own) this[scale] = updateScale(this[scale], value - own, scaleAlpha);
-    const pointsPerVisit = this.interval === this.interval ? Math.max(1, profile.binMs / this.interval) : 1;
-    const alpha =
-      pointsPerVisit === 1
-        ? SEASONAL_WEIGHT_PER_VISIT
-        : 1 - (1 - SEASONAL_WEIGHT_PER_VISIT) ** (1 / pointsPerVisit);
-    profile.update(bin, value, alpha);
+  /**
+   * The weight per point that moves a seasonal bin SEASONAL_WEIGHT_PER_VISIT of the way per visit, however many
+   * points a visit holds (one with 5-minute data in 5-minute bins, twelve in hourly bins).
+   */
+  private seasonalAlpha(binMs: number): number {
+    const pointsPerVisit = binMs / this.interval;
+    if (!(pointsPerVisit > 1)) return SEASONAL_WEIGHT_PER_VISIT;
+    // a pure function of pointsPerVisit, which stops changing once the spacing has settled: remember the last one
+    if (pointsPerVisit !== this.alphaFor) {
+      this.alphaFor = pointsPerVisit;
+      this.alphaValue = -Math.expm1(LOG_KEEP_PER_VISIT / pointsPerVisit);
+    }
+    return this.alphaValue;
   }
 
   toJSON(): EnsembleSnapshot {
@@ -385,7 +414,7 @@ export class EnsembleDetector implements StreamingDetector {
       median: snapshot.median,
       daily: fromBase64(snapshot.daily, DAILY_BINS, 'daily'),
       weekly: fromBase64(snapshot.weekly, WEEKLY_BINS, 'weekly'),
-      rarity: fromBase64(snapshot.rarity, CHANNELS * RARITY_BINS, 'rarity'),
+      rarity: fromBase64(snapshot.rarity, RARITY_LENGTH, 'rarity'),
       rarityWeights: snapshot.rarityWeights,
     });
   }
@@ -402,7 +431,7 @@ function trackPenalty(worseBy: number): number {
 }
 
 function clamp(x: number, limit: number): number {
-  return x > limit ? limit : x < -limit ? -limit : x;
+  return x > limit ? limit : Math.max(x, -limit);
 }
 
 /** EWMA of |residual|, each residual clipped at SCALE_CLIP scales (the first one is taken as is) */

@@ -18,8 +18,10 @@ export class SeasonalProfile {
   }
 
   binOf(timestampMs: number): number {
-    const phase = ((timestampMs % this.periodMs) + this.periodMs) % this.periodMs;
-    return Math.min(this.means.length - 1, Math.floor(phase / this.binMs));
+    // the fractional part of the period count (a floor instead of a floating-point modulo: cheaper)
+    const periods = timestampMs / this.periodMs;
+    const bins = this.means.length;
+    return Math.min(bins - 1, Math.floor((periods - Math.floor(periods)) * bins));
   }
 
   /**
@@ -31,7 +33,7 @@ export class SeasonalProfile {
     let best = Number.NaN;
     for (let d = -this.jitter; d <= this.jitter; d++) {
       const mean = this.means[(bin + d + bins) % bins] as number;
-      if (mean === mean && !(Math.abs(value - mean) >= Math.abs(best))) best = value - mean;
+      if (!Number.isNaN(mean) && !(Math.abs(value - mean) >= Math.abs(best))) best = value - mean;
     }
     return best;
   }
@@ -39,6 +41,6 @@ export class SeasonalProfile {
   /** Moves the bin's mean towards `value` by `alpha` (the first value seeds it). */
   update(bin: number, value: number, alpha: number): void {
     const mean = this.means[bin] as number;
-    this.means[bin] = mean === mean ? mean + alpha * (value - mean) : value;
+    this.means[bin] = !Number.isNaN(mean) ? mean + alpha * (value - mean) : value;
   }
 }

@@ -44,6 +44,7 @@ export const RARITY_BIN = 0.5;
 export const RARITY_BINS = 48;
 /** a surprise counts as "seen before" if an earlier one reached within this much below it; log10 units */
 const RARITY_TOLERANCE = 0.5;
+const NOVELTY_BOOST = 2;
 /** weights are renormalised before they overflow a Float32 bin */
 const RENORMALISE_AT = 1e30;
 
@@ -62,10 +63,19 @@ export class RarityCalibrator {
     private readonly tails: Float32Array,
     private readonly offset: number,
     /** per-point forgetting factor, e.g. 1 − 0.5^(1/halfLife) */
-    private readonly forget: number,
+    forget: number,
+    /** points a surprise waits before it counts; the slice holds RARITY_BINS then this many slots */
+    private readonly delay: number,
     /** weight the next point gets (grows by 1/(1−forget) per point) */
     public weight = 1,
-  ) {}
+    /** surprises offered so far (position in the delay line) */
+    public seen = 0,
+  ) {
+    this.growth = 1 / (1 - forget);
+  }
+
+  /** 1 / (1 − forget): the factor the next point's weight grows by */
+  private readonly growth: number;
 
   /** The calibrated surprise of `s`, then remembers `s`. */
   calibrate(s: number): number {
@@ -80,11 +90,29 @@ export class RarityCalibrator {
       const above = first + 1 < RARITY_BINS ? (tails[start + first + 1] as number) : 0;
       atLeast = here - (here - above) * (low - first);
     }
-    const calibrated = atLeast > 0 ? Math.min(s, -Math.log10(atLeast / total)) : s;
+    // at or below the tolerance everything remembered counts as comparable: f = 1, nothing to report
+    let calibrated = low === 0 && total > 0 ? 0 : atLeast > 0 ? Math.min(s, -Math.log10(atLeast / total)) : s;
+    if (atLeast <= 0 && NOVELTY_BOOST > 0 && total > 0) {
+      // beyond everything remembered: the distance past the highest remembered surprise adds to it
+      let top = Math.min(first, RARITY_BINS) - 1;
+      while (top >= 0 && (tails[start + top] as number) <= 0) top--;
+      const edge = (top + 1) * RARITY_BIN;
+      calibrated = s + NOVELTY_BOOST * Math.max(0, low * RARITY_BIN - edge);
+    }
 
-    const weight = this.weight / (1 - this.forget);
+    // remember with a delay so a statistic that climbs over several points is not capped by its own climb
+    let remembered = s;
+    const delay = this.delay;
+    if (delay > 0) {
+      const slot = start + RARITY_BINS + (this.seen % delay);
+      remembered = tails[slot] as number;
+      tails[slot] = s;
+      this.seen++;
+      if (this.seen <= delay) return calibrated;
+    }
+    const weight = this.weight * this.growth;
     this.weight = weight;
-    const bin = Math.min(RARITY_BINS - 1, Math.floor(s / RARITY_BIN));
+    const bin = Math.min(RARITY_BINS - 1, Math.floor(remembered / RARITY_BIN));
     for (let j = start + bin; j >= start; j--) tails[j] = (tails[j] as number) + weight;
     if (weight > RENORMALISE_AT) {
       for (let j = start; j < start + RARITY_BINS; j++) tails[j] = (tails[j] as number) / weight;

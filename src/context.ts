@@ -188,6 +188,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     prefix: config.QUEUE_PREFIX,
     ttlSeconds: config.DETECTION_SERIES_TTL_SECONDS,
     threshold: config.DETECTION_THRESHOLD,
+    onFlushError: (err) => log.warn({ err: err.message }, 'could not write detector states to Redis; retrying'),
   });
   /** Samples feed the detectors; anomalies that persist (or agree) become alerts of source `anomaly`. */
   const detection: DetectionService = {
@@ -199,6 +200,8 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
       }
       return result;
     },
+    flush: () => detectionCore.flush(),
+    close: () => detectionCore.close(),
   };
 
   const incidents = createIncidentService({
@@ -243,6 +246,9 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     },
     slack,
     async close() {
+      await detection.close().catch((err: unknown) =>
+        log.warn({ err: (err as Error).message }, 'detector states not flushed at shutdown'),
+      );
       await queues.close().catch(() => {});
       redis.disconnect();
       await db.end().catch(() => {});

@@ -220,8 +220,8 @@ describe('streaming detector: state', () => {
     const snapshot = createDetector().toJSON();
     assert.throws(() => restoreDetector({ ...snapshot, version: 99 }), DetectorSnapshotError);
     assert.throws(
-      () => restoreDetector({ ...snapshot, daily: 'AAAA' }),
-      (err: unknown) => err instanceof DetectorSnapshotError && /daily/.test(err.message),
+      () => restoreDetector({ ...snapshot, tables: 'AAAA' }),
+      (err: unknown) => err instanceof DetectorSnapshotError && /tables/.test(err.message),
     );
     assert.throws(
       () => restoreDetector({ version: snapshot.version }),

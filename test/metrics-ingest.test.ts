@@ -101,9 +101,13 @@ describe('detector state in Redis', () => {
         })),
       );
     const opts = { redis, prefix, ttlSeconds: 3600, threshold: 0 };
-    await feed(createDetectionService(opts), 0, 300);
+    const first = createDetectionService(opts);
+    await feed(first, 0, 300);
+    await first.close(); // a graceful stop writes the live states
     // a fresh service (the bot restarted) reads the state back from Redis
-    const after = await feed(createDetectionService(opts), 300, 600);
+    const second = createDetectionService(opts);
+    const after = await feed(second, 300, 600);
+    await second.close();
     const continuous = createDetector();
     const expected = points.map((p) => continuous.update(p.timestamp, p.value)).slice(300);
     assert.deepEqual(
@@ -169,6 +173,55 @@ describe('Prometheus poller', () => {
     assert.equal(result.accepted, 1, 'the NaN sample is skipped');
     assert.deepEqual(result.anomalies[0]?.labels, { job: 'api' });
     assert.equal(result.anomalies[0]?.series, 'api_up');
+    await detection.close();
     assert.equal((await redis.keys(`${prefix}:detector:*`)).length, 1);
+  });
+});
+
+describe('live detectors in memory', () => {
+  const prefix = `ai-sre-test-live-${randomBytes(4).toString('hex')}`;
+  let redis: Redis;
+  before(() => {
+    redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  });
+  after(async () => {
+    await deleteKeys(`${prefix}:*`);
+    redis.disconnect();
+  });
+
+  test('states reach Redis in the background; evicted series are written and come back identical', async () => {
+    const svc = createDetectionService({
+      redis,
+      prefix,
+      ttlSeconds: 600,
+      threshold: 0,
+      maxLiveSeries: 2,
+      flushIntervalMs: 50,
+    });
+    const points = steady(200);
+    const sample = (host: string, p: { timestamp: number; value: number }) => ({
+      series: 'cpu',
+      labels: { host },
+      timestamp: p.timestamp,
+      value: p.value,
+    });
+    // three series through a cache of two: the first is evicted (and written) when the third arrives
+    for (const host of ['a', 'b', 'c']) {
+      await svc.ingest(points.slice(0, 100).map((p, index) => ({ index, sample: sample(host, p) })));
+    }
+    const back = await svc.ingest(points.slice(100).map((p, index) => ({ index, sample: sample('a', p) })));
+    const continuous = createDetector();
+    const expected = points.map((p) => continuous.update(p.timestamp, p.value)).slice(100);
+    assert.deepEqual(
+      back.anomalies.map((x) => x.likelihood),
+      expected,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(
+      (await redis.keys(`${prefix}:detector:*`)).length,
+      3,
+      'every series written by the background flush',
+    );
+    await svc.close();
   });
 });

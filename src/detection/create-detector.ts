@@ -29,9 +29,7 @@ const EnsembleSnapshotSchema = z.strictObject({
   // NaN marks "not seen yet" (a timestamp, the spacing); JSON turns it into null
   scalars: z.array(z.union([z.number(), z.nan(), z.null()])).length(SNAPSHOT_SHAPE.scalars),
   median: z.array(z.number()).max(SNAPSHOT_SHAPE.median),
-  daily: base64,
-  weekly: base64,
-  rarity: base64,
+  tables: base64,
   rarityWeights: z.array(z.number().positive()).length(SNAPSHOT_SHAPE.channels),
 });
 

@@ -5,6 +5,27 @@ import type { DetectorSnapshot, StreamingDetector } from './detector.js';
 import { type MetricSample, seriesKeyOf } from './metric-sample.js';
 import { advanceRun, confirmRun, EMPTY_RUN, type PersistenceRule, type RunState } from './persistence.js';
 
+/** A series' live detector from its stored state; a missing, foreign or unreadable state starts it afresh. */
+function restoreSeries(key: string, raw: string | null): LiveSeries {
+  if (raw) {
+    try {
+      const state = JSON.parse(raw) as StoredSeries;
+      if (state.k === key) {
+        return {
+          key,
+          detector: restoreDetector(state.d),
+          last: state.t,
+          run: state.r ?? EMPTY_RUN,
+          dirty: false,
+        };
+      }
+    } catch {
+      // a layout from another build: start the series afresh rather than refuse its points
+    }
+  }
+  return { key, detector: createDetector(), last: Number.NEGATIVE_INFINITY, run: EMPTY_RUN, dirty: false };
+}
+
 function signalOf(
   kind: AnomalySignal['kind'],
   seriesKey: string,
@@ -65,6 +86,10 @@ export interface IngestResult {
 export interface DetectionService {
   /** feeds validated samples (with their index in the request) to their series' detectors */
   ingest(samples: { index: number; sample: MetricSample }[]): Promise<IngestResult>;
+  /** writes every changed series' state to Redis now */
+  flush(): Promise<void>;
+  /** stops the background writes and flushes */
+  close(): Promise<void>;
 }
 
 /** What is kept per series in Redis: its identity, the last timestamp fed, and the detector's state. */
@@ -76,12 +101,24 @@ interface StoredSeries {
   r?: RunState;
 }
 
+/** A series' detector as this process holds it. */
+interface LiveSeries {
+  key: string;
+  detector: StreamingDetector;
+  /** timestamp of the last point fed; epoch ms */
+  last: number;
+  run: RunState;
+  /** changed since its state was last written to Redis */
+  dirty: boolean;
+}
+
 /**
- * Streams samples through per-series detectors whose state lives in Redis (one key per series, expiring when the
- * series has been silent for `ttlSeconds`), so a restart of the bot loses nothing. Each batch reads every series it
- * touches with one MGET and writes them back with one pipeline. Within this process a series is updated by one batch
- * at a time (keyed locks); several web processes feeding the same series at once would race (last write wins), so
- * senders should keep a series on one connection.
+ * Streams samples through per-series detectors. Live detectors stay in memory (at most `maxLiveSeries`, least
+ * recently fed evicted first); their state is written to Redis in the background every `flushIntervalMs` and at
+ * close (one key per series, expiring when the series has been silent for `ttlSeconds`), and read back with one MGET
+ * for series this process does not hold — so a restart loses at most the last interval's updates, and a busy batch
+ * costs no (de)serialisation. Within this process a series is updated by one batch at a time (keyed locks); several
+ * processes feeding one series would each keep their own model, so senders should keep a series on one process.
  */
 export function createDetectionService(deps: {
   redis: Redis;
@@ -96,7 +133,80 @@ export function createDetectionService(deps: {
   agreement?: number;
   /** default 5 minutes */
   agreementWindowMs?: number;
+  /** detectors kept in memory; default 100,000 (a few KB each) */
+  maxLiveSeries?: number;
+  /** how often changed states are written to Redis; milliseconds; default 1000 */
+  flushIntervalMs?: number;
+  /** a background write failed (it is retried at the next interval) */
+  onFlushError?(err: Error): void;
 }): DetectionService {
+  const live = new Map<string, LiveSeries>();
+  const maxLive = deps.maxLiveSeries ?? 100_000;
+  /** states of evicted dirty series (series key → stored JSON), written with the next flush */
+  let evicted = new Map<string, string>();
+  const serialise = (e: LiveSeries): string =>
+    JSON.stringify({ k: e.key, t: e.last, d: e.detector.toJSON(), r: e.run } satisfies StoredSeries);
+
+  /** Makes sure every key has a live detector: restores the ones this process does not hold (one MGET). */
+  async function ensureLive(keys: string[]): Promise<void> {
+    const missing: string[] = [];
+    for (const key of keys) {
+      if (live.has(key)) continue;
+      // evicted but not written yet: its newest state is here, not in Redis
+      const pending = evicted.get(key);
+      if (pending === undefined) missing.push(key);
+      else live.set(key, { ...restoreSeries(key, pending), dirty: true });
+      evicted.delete(key);
+    }
+    if (missing.length > 0) {
+      const stored = await deps.redis.mget(...missing.map(redisKey));
+      missing.forEach((key, i) => {
+        live.set(key, restoreSeries(key, stored[i] ?? null));
+      });
+    }
+    for (const key of keys) {
+      const entry = live.get(key) as LiveSeries;
+      live.delete(key);
+      live.set(key, entry);
+    }
+    while (live.size > maxLive) {
+      const [oldestKey, oldest] = live.entries().next().value as [string, LiveSeries];
+      if (oldest.dirty) evicted.set(oldestKey, serialise(oldest));
+      live.delete(oldestKey);
+    }
+  }
+
+  async function flush(): Promise<void> {
+    const pending = evicted;
+    evicted = new Map();
+    const writes: [string, string][] = [...pending];
+    const flushed: LiveSeries[] = [];
+    for (const entry of live.values()) {
+      if (!entry.dirty) continue;
+      writes.push([entry.key, serialise(entry)]);
+      entry.dirty = false;
+      flushed.push(entry);
+    }
+    if (writes.length === 0) return;
+    const pipe = deps.redis.pipeline();
+    for (const [key, value] of writes) pipe.set(redisKey(key), value, 'EX', deps.ttlSeconds);
+    try {
+      const results = await pipe.exec();
+      const failed = results?.find(([err]) => err);
+      if (failed) throw failed[0];
+    } catch (err) {
+      // keep them dirty (or pending) for the next flush, unless a newer state took their place meanwhile
+      for (const entry of flushed) entry.dirty = true;
+      for (const [key, value] of pending) if (!live.has(key) && !evicted.has(key)) evicted.set(key, value);
+      throw err;
+    }
+  }
+
+  const timer = setInterval(() => {
+    flush().catch((err: unknown) => deps.onFlushError?.(err as Error));
+  }, deps.flushIntervalMs ?? 1000);
+  timer.unref();
+
   const rule = deps.persistence ?? { k: 3, n: 5 };
   const agreement = deps.agreement ?? 2;
   const agreementWindowMs = deps.agreementWindowMs ?? 5 * 60_000;
@@ -134,7 +244,6 @@ export function createDetectionService(deps: {
       const keys = [...bySeries.keys()];
       const anomalies: (Anomaly & { index: number })[] = [];
       const signals: AnomalySignal[] = [];
-      const series = new Map<string, StoredSeries>();
       const pendingAgreement: { key: string; sample: MetricSample; likelihood: number }[] = [];
       let accepted = 0;
 
@@ -169,11 +278,12 @@ export function createDetectionService(deps: {
           cursor += 2;
           if (members.length < agreement) continue;
           for (const p of items) {
-            const stored = series.get(p.key);
-            if (!stored) continue;
-            const step = confirmRun(stored.r ?? EMPTY_RUN, p.sample.timestamp);
+            const entry = live.get(p.key);
+            if (!entry) continue;
+            const step = confirmRun(entry.run, p.sample.timestamp);
             if (!step.change) continue;
-            stored.r = step.state;
+            entry.run = step.state;
+            entry.dirty = true;
             const signal = signalOf(
               'confirmed',
               p.key,
@@ -188,40 +298,21 @@ export function createDetectionService(deps: {
         }
       };
       await withSeriesLocks(keys, async () => {
-        const stored = keys.length > 0 ? await deps.redis.mget(...keys.map(redisKey)) : [];
-        const writes = deps.redis.pipeline();
-        keys.forEach((key, i) => {
-          const raw = stored[i];
-          let state: StoredSeries | null = null;
-          if (raw) {
-            try {
-              state = JSON.parse(raw) as StoredSeries;
-            } catch {
-              state = null;
-            }
-          }
-          let detector: StreamingDetector;
-          try {
-            detector = state && state.k === key ? restoreDetector(state.d) : createDetector();
-          } catch {
-            // a layout from another build: start the series afresh rather than refuse its points
-            detector = createDetector();
-            state = null;
-          }
-          let last = state && state.k === key ? state.t : Number.NEGATIVE_INFINITY;
-          let run: RunState = state && state.k === key ? (state.r ?? EMPTY_RUN) : EMPTY_RUN;
+        await ensureLive(keys);
+        for (const key of keys) {
+          const entry = live.get(key) as LiveSeries;
           const points = (bySeries.get(key) ?? []).sort((a, b) => a.sample.timestamp - b.sample.timestamp);
           let fed = 0;
           for (const { index, sample } of points) {
-            if (sample.timestamp <= last) {
+            if (sample.timestamp <= entry.last) {
               rejected.push({
                 index,
-                reason: `timestamp ${new Date(sample.timestamp).toISOString()} is not after the series' last point (${new Date(last).toISOString()})`,
+                reason: `timestamp ${new Date(sample.timestamp).toISOString()} is not after the series' last point (${new Date(entry.last).toISOString()})`,
               });
               continue;
             }
-            const likelihood = detector.update(sample.timestamp, sample.value);
-            last = sample.timestamp;
+            const likelihood = entry.detector.update(sample.timestamp, sample.value);
+            entry.last = sample.timestamp;
             fed++;
             const anomalous = likelihood >= deps.threshold;
             if (anomalous) {
@@ -234,8 +325,8 @@ export function createDetectionService(deps: {
                 likelihood,
               });
             }
-            const step = advanceRun(run, anomalous, sample.timestamp, rule);
-            run = step.state;
+            const step = advanceRun(entry.run, anomalous, sample.timestamp, rule);
+            entry.run = step.state;
             if (step.change) {
               signals.push(
                 signalOf(
@@ -243,29 +334,27 @@ export function createDetectionService(deps: {
                   key,
                   sample,
                   likelihood,
-                  run.since ?? sample.timestamp,
+                  entry.run.since ?? sample.timestamp,
                   step.change === 'confirmed' ? 'persisted' : 'recovered',
                 ),
               );
-            } else if (anomalous && !run.reported && sample.labels.service) {
+            } else if (anomalous && !entry.run.reported && sample.labels.service) {
               pendingAgreement.push({ key, sample, likelihood });
             }
           }
           accepted += fed;
-          if (fed > 0) series.set(key, { k: key, t: last, d: detector.toJSON(), r: run });
-        });
-        await confirmByAgreement();
-        for (const [key, value] of series)
-          writes.set(redisKey(key), JSON.stringify(value), 'EX', deps.ttlSeconds);
-        if (writes.length > 0) {
-          const results = await writes.exec();
-          const failed = results?.find(([err]) => err);
-          if (failed) throw failed[0];
+          if (fed > 0) entry.dirty = true;
         }
+        await confirmByAgreement();
       });
       anomalies.sort((a, b) => a.index - b.index);
       rejected.sort((a, b) => a.index - b.index);
       return { accepted, rejected, anomalies: anomalies.map(({ index: _, ...a }) => a), signals };
+    },
+    flush,
+    async close() {
+      clearInterval(timer);
+      await flush();
     },
   };
 }

@@ -4,13 +4,13 @@ import { SeasonalProfile } from './seasonal-profile.js';
 import { poissonTailSurprise, RARITY_BINS, RarityCalibrator, residualSurprise } from './surprise.js';
 
 /*
- * The detector (see README.md in this folder for the why and the measurements). Per point:
+ * The detector (see README.md in this folder for the why and the measurements). Surprise is −log10 p. Per point:
  *
- * 1. Four predictors each give a standardised residual z and its surprise s = residualSurprise(z):
- *    a robust fast level (Huber-clipped EWMA), the median of the last 16 points, a daily profile and a weekly
- *    profile. They are mixed by track record: a predictor explains the point only at a penalty that grows with how
- *    much worse its recent average surprise is than the best predictor's, and the prediction channel's surprise is
- *    the smallest penalised one ("no trusted model expected this").
+ * 1. Four predictors each give a standardised residual z and its surprise s = residualSurprise(z): a robust fast
+ *    level (Huber-clipped EWMA), the median of the last 16 points, a daily and a weekly profile. They are mixed by
+ *    track record: each predictor's log-loss (surprise + log10 of its scale) is averaged, a predictor explains the
+ *    point only at a penalty that grows with how much worse its average is than the best one's, and the prediction
+ *    surprise is the smallest penalised loss less the best model's scale term ("no trusted model expected this").
  * 2. A change channel: a two-sided CUSUM on the residual from a slow robust level, each step winsorised so a lone
  *    spike cannot trip it; its statistic g has tail P(g > h) ≈ e^−h, so its surprise is g / ln 10.
  * 3. A rate channel: surprising points (prediction surprise > 1.5) counted over about the last 8 points against
@@ -19,7 +19,7 @@ import { poissonTailSurprise, RARITY_BINS, RarityCalibrator, residualSurprise } 
  *    goes flat or starts thrashing.
  * 5. Each channel's surprise is capped by how often comparable surprises occurred recently (RarityCalibrator), the
  *    point's surprise is the largest channel's, and the likelihood is the posterior probability of "anomalous" under
- *    a prior of one anomalous point in a thousand: 1 / (1 + 10^(3 − s)).
+ *    a prior of one anomalous point in 10^4: 1 / (1 + 10^(4 − s)).
  *
  * Everything is O(1) per point (the median window and the histograms are fixed, small sizes) and the state is a
  * few typed arrays, serialised by toJSON.
@@ -100,6 +100,7 @@ const RARITY_OFFSETS = RARITY_DELAYS.map((_, c) =>
   RARITY_DELAYS.slice(0, c).reduce((sum, delay) => sum + RARITY_BINS + delay, 0),
 );
 const RARITY_LENGTH = CHANNELS * RARITY_BINS + RARITY_DELAYS.reduce((a, b) => a + b, 0);
+const TABLES_LENGTH = DAILY_BINS + WEEKLY_BINS + RARITY_LENGTH;
 /** channels start feeding their rarity histograms after this many points */
 const CALIBRATION_START = 16;
 /** prior odds of an anomalous point, as −log10: the likelihood is 0.5 at this surprise */
@@ -135,17 +136,14 @@ const SCALARS = [
   'trackDaily',
   'trackWeekly',
 ] as const;
-type Scalar = (typeof SCALARS)[number];
 
 export interface EnsembleSnapshot extends DetectorSnapshot {
   version: typeof SNAPSHOT_VERSION;
   warmUp: number;
   scalars: number[];
   median: number[];
-  /** base64 Float32 */
-  daily: string;
-  weekly: string;
-  rarity: string;
+  /** base64 of the Float32 tables: the daily profile, the weekly profile, then the rarity histograms */
+  tables: string;
   rarityWeights: number[];
 }
 
@@ -182,32 +180,30 @@ export class EnsembleDetector implements StreamingDetector {
   private readonly window: RollingMedian;
   private readonly daily: SeasonalProfile;
   private readonly weekly: SeasonalProfile;
+  private readonly tables: Float32Array;
   private readonly rarityBins: Float32Array;
   private readonly rarity: RarityCalibrator[];
 
   constructor(
     readonly warmUp: number,
     state?: {
-      scalars: Record<Scalar, number>;
+      scalars: readonly number[];
       median: number[];
-      daily: Float32Array;
-      weekly: Float32Array;
-      rarity: Float32Array;
+      tables: Float32Array;
       rarityWeights: number[];
     },
   ) {
     this.window = RollingMedian.of(MEDIAN_WINDOW, state?.median ?? []);
-    this.daily = new SeasonalProfile(
-      DAY_MS,
-      state?.daily ?? new Float32Array(DAILY_BINS).fill(Number.NaN),
-      DAILY_JITTER,
-    );
+    // one allocation for every table: a detector's state sits together in memory and restores with one copy
+    this.tables =
+      state?.tables ?? new Float32Array(TABLES_LENGTH).fill(Number.NaN, 0, DAILY_BINS + WEEKLY_BINS);
+    this.daily = new SeasonalProfile(DAY_MS, this.tables.subarray(0, DAILY_BINS), DAILY_JITTER);
     this.weekly = new SeasonalProfile(
       WEEK_MS,
-      state?.weekly ?? new Float32Array(WEEKLY_BINS).fill(Number.NaN),
+      this.tables.subarray(DAILY_BINS, DAILY_BINS + WEEKLY_BINS),
       WEEKLY_JITTER,
     );
-    this.rarityBins = state?.rarity ?? new Float32Array(RARITY_LENGTH);
+    this.rarityBins = this.tables.subarray(DAILY_BINS + WEEKLY_BINS);
     const forget = 1 - 0.5 ** (1 / RARITY_HALF_LIFE);
     this.rarity = Array.from(
       { length: CHANNELS },
@@ -219,10 +215,10 @@ export class EnsembleDetector implements StreamingDetector {
           RARITY_DELAYS[c] as number,
           state?.rarityWeights[c] ?? 1,
           // every channel is offered one surprise per point once calibration starts
-          Math.max(0, (state?.scalars.count ?? 0) - CALIBRATION_START),
+          Math.max(0, (state?.scalars[0] ?? 0) - CALIBRATION_START),
         ),
     );
-    if (state) for (const name of SCALARS) this[name] = state.scalars[name];
+    if (state) SCALARS.forEach((name, i) => (this[name] = state.scalars[i] ?? Number.NaN));
   }
 
   update(timestampMs: number, value: number): number {
@@ -398,23 +394,16 @@ export class EnsembleDetector implements StreamingDetector {
       warmUp: this.warmUp,
       scalars: SCALARS.map((name) => this[name]),
       median: this.window.values(),
-      daily: toBase64(this.daily.means),
-      weekly: toBase64(this.weekly.means),
-      rarity: toBase64(this.rarityBins),
+      tables: toBase64(this.tables),
       rarityWeights: this.rarity.map((r) => r.weight),
     };
   }
 
   static fromSnapshot(snapshot: EnsembleSnapshot): EnsembleDetector {
-    const scalars = Object.fromEntries(
-      SCALARS.map((name, i) => [name, snapshot.scalars[i] ?? Number.NaN]),
-    ) as Record<Scalar, number>;
     return new EnsembleDetector(snapshot.warmUp, {
-      scalars,
+      scalars: snapshot.scalars,
       median: snapshot.median,
-      daily: fromBase64(snapshot.daily, DAILY_BINS, 'daily'),
-      weekly: fromBase64(snapshot.weekly, WEEKLY_BINS, 'weekly'),
-      rarity: fromBase64(snapshot.rarity, RARITY_LENGTH, 'rarity'),
+      tables: fromBase64(snapshot.tables, TABLES_LENGTH, 'tables'),
       rarityWeights: snapshot.rarityWeights,
     });
   }

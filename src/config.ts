@@ -102,6 +102,8 @@ const EnvShape = z.object({
     emptyAsUndefined,
     intInRange(60, 90 * 86_400).default(7 * 86_400),
   ),
+  /** live detector states are written to Redis this often (and at shutdown): a crash loses at most this much; ms */
+  DETECTION_FLUSH_INTERVAL_MS: z.preprocess(emptyAsUndefined, intInRange(100, 300_000).default(5_000)),
   /** anomaly likelihood (0–1) from which a point is reported as an anomaly */
   DETECTION_THRESHOLD: z.preprocess(
     emptyAsUndefined,
@@ -109,7 +111,7 @@ const EnvShape = z.object({
       .number({ error: 'expected a number between 0 and 1' })
       .min(0, { error: 'expected a number between 0 and 1' })
       .max(1, { error: 'expected a number between 0 and 1' })
-      .default(0.99),
+      .default(0.5),
   ),
   /** diagnostics run at once per worker process (they mostly wait on I/O) */
   DIAGNOSTICS_CONCURRENCY: z.preprocess(emptyAsUndefined, intInRange(1, 1000).default(50)),

@@ -188,6 +188,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     prefix: config.QUEUE_PREFIX,
     ttlSeconds: config.DETECTION_SERIES_TTL_SECONDS,
     threshold: config.DETECTION_THRESHOLD,
+    flushIntervalMs: config.DETECTION_FLUSH_INTERVAL_MS,
     onFlushError: (err) => log.warn({ err: err.message }, 'could not write detector states to Redis; retrying'),
   });
   /** Samples feed the detectors; anomalies that persist (or agree) become alerts of source `anomaly`. */

@@ -22,14 +22,16 @@ export class DetectorSnapshotError extends Error {
   readonly code = 'detector_snapshot_invalid';
 }
 
-const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
 const EnsembleSnapshotSchema = z.strictObject({
   version: z.literal(SNAPSHOT_VERSION),
   warmUp: z.number().int().min(16),
   // NaN marks "not seen yet" (a timestamp, the spacing); JSON turns it into null
-  scalars: z.array(z.union([z.number(), z.nan(), z.null()])).length(SNAPSHOT_SHAPE.scalars),
+  scalars: z
+    .array(z.custom<number | null>((x) => x === null || typeof x === 'number', 'expected a number or null'))
+    .length(SNAPSHOT_SHAPE.scalars),
   median: z.array(z.number()).max(SNAPSHOT_SHAPE.median),
-  tables: base64,
+  /** base64; its decoded length is checked against the layout */
+  tables: z.string(),
   rarityWeights: z.array(z.number().positive()).length(SNAPSHOT_SHAPE.channels),
 });
 

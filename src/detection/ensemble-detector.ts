@@ -61,9 +61,9 @@ const HUBER_CLIP = 1;
 /** scale updates are clipped at this many scales: a spike does not blow up the scale, a regime change grows it */
 const SCALE_CLIP = 4;
 
-/** predictor track record: EWMA weight of each predictor's surprise */
+/** predictor track record: EWMA weight of each predictor's log-loss (surprise + log10 scale) */
 const TRACK_ALPHA = 0.003;
-/** penalty per log10 unit of worse average surprise, and its cap; log10 units */
+/** penalty per log10 unit of worse average log-loss, and its cap; log10 units */
 const TRACK_PENALTY_SLOPE = 10;
 const TRACK_PENALTY_CAP = 2;
 
@@ -72,7 +72,7 @@ const CUSUM_ALLOWANCE = 0.5;
 const CUSUM_STEP_CLIP = 3;
 const CUSUM_RESTART = 30;
 
-/** a point counts as a surprising event for the rate channel above this prediction surprise (p < 0.03) */
+/** a point counts as a surprising event for the rate channel above this prediction surprise (p ≈ 0.03) */
 const EVENT_SURPRISE = 1.5;
 /** short-run event count: EWMA weight (about 8 points); long-run event rate: EWMA weight, and floor */
 const EVENT_SHORT_ALPHA = 0.125;
@@ -218,7 +218,9 @@ export class EnsembleDetector implements StreamingDetector {
           Math.max(0, (state?.scalars[0] ?? 0) - CALIBRATION_START),
         ),
     );
-    if (state) SCALARS.forEach((name, i) => (this[name] = state.scalars[i] ?? Number.NaN));
+    if (state)
+      for (let i = 0; i < SCALARS.length; i++)
+        this[SCALARS[i] as (typeof SCALARS)[number]] = state.scalars[i] ?? Number.NaN;
   }
 
   update(timestampMs: number, value: number): number {

@@ -189,7 +189,8 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     ttlSeconds: config.DETECTION_SERIES_TTL_SECONDS,
     threshold: config.DETECTION_THRESHOLD,
     flushIntervalMs: config.DETECTION_FLUSH_INTERVAL_MS,
-    onFlushError: (err) => log.warn({ err: err.message }, 'could not write detector states to Redis; retrying'),
+    onFlushError: (err) =>
+      log.warn({ err: err.message }, 'could not write detector states to Redis; retrying'),
   });
   /** Samples feed the detectors; anomalies that persist (or agree) become alerts of source `anomaly`. */
   const detection: DetectionService = {
@@ -247,9 +248,11 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     },
     slack,
     async close() {
-      await detection.close().catch((err: unknown) =>
-        log.warn({ err: (err as Error).message }, 'detector states not flushed at shutdown'),
-      );
+      await detection
+        .close()
+        .catch((err: unknown) =>
+          log.warn({ err: (err as Error).message }, 'detector states not flushed at shutdown'),
+        );
       await queues.close().catch(() => {});
       redis.disconnect();
       await db.end().catch(() => {});

@@ -10,7 +10,7 @@ import type { AnomalySignal } from './detection-service.js';
  * joins the open incident of its service (deduplicated against alert-driven incidents) or opens one, and resolves
  * when the series recovers. Its labels carry `metric` and its annotations `value`, so runbooks' metric triggers match.
  */
-export function anomalyAlertOf(signal: AnomalySignal, receivedAt = new Date()): NormalizedAlert {
+export function anomalyAlertOf(signal: AnomalySignal): NormalizedAlert {
   const service = signal.labels.service ?? serviceFromLabels(signal.labels);
   const name = `Anomaly ${signal.series}`;
   const since = new Date(signal.since);

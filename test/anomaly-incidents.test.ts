@@ -57,7 +57,10 @@ describe('anomalies → incidents', () => {
     assert.equal(alert?.name, 'Anomaly latency_ms');
     assert.equal(alert?.labels.metric, 'latency_ms');
     assert.ok(Number(alert?.annotations.value) > 300, 'the current value');
-    assert.ok(Number(alert?.annotations.likelihood) >= 0.5, 'the likelihood, at or above DETECTION_THRESHOLD');
+    assert.ok(
+      Number(alert?.annotations.likelihood) >= 0.5,
+      'the likelihood, at or above DETECTION_THRESHOLD',
+    );
     assert.equal(
       alert?.annotations.deviating_since,
       new Date(START + 800 * MINUTE).toISOString(),

@@ -66,6 +66,16 @@ describe('anomalies → incidents', () => {
       new Date(START + 800 * MINUTE).toISOString(),
       'when it began',
     );
+    const high = Number(alert?.annotations.expected_high);
+    assert.ok(
+      high > 45 && high < 100,
+      `the expected range is the old level's (${alert?.annotations.expected_low}–${high})`,
+    );
+    const recent = JSON.parse(alert?.annotations.recent_points ?? '[]') as [number, number][];
+    assert.ok(
+      recent.length >= 10 && recent.some(([, v]) => v < 60) && recent.some(([, v]) => v > 300),
+      'the series around the shift',
+    );
   });
 
   test('a single spike opens nothing; two series of one service spiking together agree and open one incident', async () => {

@@ -67,6 +67,11 @@ describe('an anomaly as an alert', () => {
       likelihood: 0.99991,
       reason: 'persisted',
       agreeing: [],
+      expected: { low: 0.1812345, high: 0.42 },
+      recent: [
+        [Date.UTC(2026, 10, 26, 2, 59), 0.31],
+        [Date.UTC(2026, 10, 26, 3, 0), 2.4],
+      ],
     });
     assert.equal(alert.service, 'payment-service');
     assert.equal(alert.source, 'anomaly');
@@ -75,7 +80,15 @@ describe('an anomaly as an alert', () => {
     assert.equal(alert.annotations.value, '2.4');
     assert.equal(alert.annotations.deviating_since, '2026-11-26T03:00:00.000Z');
     assert.equal(alert.startsAt.toISOString(), '2026-11-26T03:00:00.000Z');
-    assert.match(alert.summary, /anomalous for several points in a row: value 2\.4 \(likelihood 0\.9999\)/);
+    assert.match(
+      alert.summary,
+      /anomalous for several points in a row: value 2\.4 \(expected 0\.1812 to 0\.42\), likelihood 0\.9999/,
+    );
+    assert.equal(alert.annotations.expected_low, '0.1812');
+    assert.deepEqual(JSON.parse(alert.annotations.recent_points ?? '[]'), [
+      [Date.UTC(2026, 10, 26, 2, 59), 0.31],
+      [Date.UTC(2026, 10, 26, 3, 0), 2.4],
+    ]);
     assert.match(alert.fingerprint, /^anomaly-[0-9a-f]{16}$/);
   });
 });

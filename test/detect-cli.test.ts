@@ -32,6 +32,7 @@ function createCountingDetector(): StreamingDetector {
       return count;
     },
     toJSON: () => ({ version: 1, count }),
+    expectedRange: () => null,
   };
 }
 

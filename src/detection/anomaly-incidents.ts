@@ -15,6 +15,9 @@ export function anomalyAlertOf(signal: AnomalySignal): NormalizedAlert {
   const name = `Anomaly ${signal.series}`;
   const since = new Date(signal.since);
   const likelihood = signal.likelihood.toFixed(4);
+  const range = signal.expected
+    ? ` (expected ${compact(signal.expected.low)} to ${compact(signal.expected.high)})`
+    : '';
   const why =
     signal.reason === 'agreement'
       ? `together with ${signal.agreeing.length} other series of ${service}`
@@ -30,7 +33,7 @@ export function anomalyAlertOf(signal: AnomalySignal): NormalizedAlert {
     status: signal.kind === 'confirmed' ? 'firing' : 'resolved',
     summary:
       signal.kind === 'confirmed'
-        ? `${signal.seriesKey} is anomalous ${why}: value ${signal.value} (likelihood ${likelihood}), deviating since ${since.toISOString()}`
+        ? `${signal.seriesKey} is anomalous ${why}: value ${signal.value}${range}, likelihood ${likelihood}, deviating since ${since.toISOString()}`
         : `${signal.seriesKey} is back to normal (value ${signal.value})`,
     labels: { ...signal.labels, alertname: name, metric: signal.series, service },
     annotations: {
@@ -40,12 +43,22 @@ export function anomalyAlertOf(signal: AnomalySignal): NormalizedAlert {
       reason: signal.reason,
       series: signal.seriesKey,
       ...(signal.agreeing.length > 0 ? { agreeing: signal.agreeing.slice(0, 10).join(' ') } : {}),
+      ...(signal.expected
+        ? { expected_low: compact(signal.expected.low), expected_high: compact(signal.expected.high) }
+        : {}),
+      // the series around the anomaly, for the sparkline and the chart: [[epoch ms, value], …]
+      recent_points: JSON.stringify(signal.recent.map(([t, v]) => [t, Number(compact(v))])),
     },
     startsAt: since,
     startsAtGiven: true,
     endsAt: signal.kind === 'ended' ? new Date(signal.timestamp) : null,
     generatorUrl: null,
   };
+}
+
+/** 4 significant digits: evidence for people, not for arithmetic. */
+function compact(n: number): string {
+  return String(Number(n.toPrecision(4)));
 }
 
 /** Services in a maintenance window now. */

@@ -16,6 +16,7 @@ function restoreSeries(key: string, raw: string | null): LiveSeries {
           detector: restoreDetector(state.d),
           last: state.t,
           run: state.r ?? EMPTY_RUN,
+          recent: Array.isArray(state.p) ? state.p.slice(-RECENT_POINTS) : [],
           dirty: false,
         };
       }
@@ -23,7 +24,14 @@ function restoreSeries(key: string, raw: string | null): LiveSeries {
       // a layout from another build: start the series afresh rather than refuse its points
     }
   }
-  return { key, detector: createDetector(), last: Number.NEGATIVE_INFINITY, run: EMPTY_RUN, dirty: false };
+  return {
+    key,
+    detector: createDetector(),
+    last: Number.NEGATIVE_INFINITY,
+    run: EMPTY_RUN,
+    recent: [],
+    dirty: false,
+  };
 }
 
 function signalOf(
@@ -33,6 +41,7 @@ function signalOf(
   likelihood: number,
   since: number,
   reason: AnomalySignal['reason'],
+  evidence: Pick<AnomalySignal, 'expected' | 'recent'>,
 ): AnomalySignal {
   return {
     kind,
@@ -45,6 +54,7 @@ function signalOf(
     likelihood,
     reason,
     agreeing: [],
+    ...evidence,
   };
 }
 
@@ -72,6 +82,10 @@ export interface AnomalySignal {
   reason: 'persisted' | 'agreement' | 'recovered';
   /** the other anomalous series of the same service at the time (agreement) */
   agreeing: string[];
+  /** where the model expected this point, for people (null while it warms up) */
+  expected: { low: number; high: number } | null;
+  /** the series' latest points up to this one, oldest first (at most RECENT_POINTS) */
+  recent: [number, number][];
 }
 
 export interface IngestResult {
@@ -99,7 +113,12 @@ interface StoredSeries {
   d: DetectorSnapshot;
   /** the anomaly run (see persistence.ts) */
   r?: RunState;
+  /** the latest points, oldest first: the evidence shown with an anomaly */
+  p?: [number, number][];
 }
+
+/** points of each series kept as evidence (a sparkline's worth) */
+export const RECENT_POINTS = 48;
 
 /** A series' detector as this process holds it. */
 interface LiveSeries {
@@ -108,6 +127,8 @@ interface LiveSeries {
   /** timestamp of the last point fed; epoch ms */
   last: number;
   run: RunState;
+  /** the latest points, oldest first (at most RECENT_POINTS) */
+  recent: [number, number][];
   /** changed since its state was last written to Redis */
   dirty: boolean;
 }
@@ -145,7 +166,13 @@ export function createDetectionService(deps: {
   /** states of evicted dirty series (series key → stored JSON), written with the next flush */
   let evicted = new Map<string, string>();
   const serialise = (e: LiveSeries): string =>
-    JSON.stringify({ k: e.key, t: e.last, d: e.detector.toJSON(), r: e.run } satisfies StoredSeries);
+    JSON.stringify({
+      k: e.key,
+      t: e.last,
+      d: e.detector.toJSON(),
+      r: e.run,
+      p: e.recent,
+    } satisfies StoredSeries);
 
   /** Makes sure every key has a live detector: restores the ones this process does not hold (one MGET). */
   async function ensureLive(keys: string[]): Promise<void> {
@@ -244,7 +271,12 @@ export function createDetectionService(deps: {
       const keys = [...bySeries.keys()];
       const anomalies: (Anomaly & { index: number })[] = [];
       const signals: AnomalySignal[] = [];
-      const pendingAgreement: { key: string; sample: MetricSample; likelihood: number }[] = [];
+      const pendingAgreement: {
+        key: string;
+        sample: MetricSample;
+        likelihood: number;
+        evidence: Pick<AnomalySignal, 'expected' | 'recent'>;
+      }[] = [];
       let accepted = 0;
 
       /**
@@ -291,6 +323,7 @@ export function createDetectionService(deps: {
               p.likelihood,
               step.state.since ?? p.sample.timestamp,
               'agreement',
+              p.evidence,
             );
             signal.agreeing = members.filter((m) => m !== p.key);
             signals.push(signal);
@@ -311,8 +344,11 @@ export function createDetectionService(deps: {
               });
               continue;
             }
+            const expected = entry.detector.expectedRange();
             const likelihood = entry.detector.update(sample.timestamp, sample.value);
             entry.last = sample.timestamp;
+            entry.recent.push([sample.timestamp, sample.value]);
+            if (entry.recent.length > RECENT_POINTS) entry.recent.shift();
             fed++;
             const anomalous = likelihood >= deps.threshold;
             if (anomalous) {
@@ -336,10 +372,16 @@ export function createDetectionService(deps: {
                   likelihood,
                   entry.run.since ?? sample.timestamp,
                   step.change === 'confirmed' ? 'persisted' : 'recovered',
+                  { expected, recent: [...entry.recent] },
                 ),
               );
             } else if (anomalous && !entry.run.reported && sample.labels.service) {
-              pendingAgreement.push({ key, sample, likelihood });
+              pendingAgreement.push({
+                key,
+                sample,
+                likelihood,
+                evidence: { expected, recent: [...entry.recent] },
+              });
             }
           }
           accepted += fed;

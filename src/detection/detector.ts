@@ -12,6 +12,11 @@ export interface StreamingDetector {
   readonly count: number;
   /** the model's state as plain JSON (numbers, arrays, objects), compact enough to keep per series in Redis */
   toJSON(): DetectorSnapshot;
+  /**
+   * The range the model expects the next value in (for people reading the evidence, not for scoring); null while
+   * warming up.
+   */
+  expectedRange(): { low: number; high: number } | null;
 }
 
 /** A detector's state as stored; `version` lets a newer build refuse (and restart) an older layout. */

@@ -223,6 +223,14 @@ export class EnsembleDetector implements StreamingDetector {
         this[SCALARS[i] as (typeof SCALARS)[number]] = state.scalars[i] ?? Number.NaN;
   }
 
+  /** the robust fast level ± 4 of its scales: where the level model puts nearly all normal points */
+  expectedRange(): { low: number; high: number } | null {
+    if (this.count < this.warmUp || !Number.isFinite(this.fastLevel) || !Number.isFinite(this.fastScale))
+      return null;
+    const half = 4 * this.fastScale;
+    return { low: this.fastLevel - half, high: this.fastLevel + half };
+  }
+
   update(timestampMs: number, value: number): number {
     if (!Number.isFinite(value) || !Number.isFinite(timestampMs)) return 0;
     const n = this.count;

@@ -113,7 +113,7 @@ interface StoredSeries {
   d: DetectorSnapshot;
   /** the anomaly run (see persistence.ts) */
   r?: RunState;
-  /** the latest points, oldest first: the evidence shown with an anomaly */
+  /** the latest points, oldest first (older builds stored them; the evidence ring now lives in memory only) */
   p?: [number, number][];
 }
 
@@ -127,7 +127,10 @@ interface LiveSeries {
   /** timestamp of the last point fed; epoch ms */
   last: number;
   run: RunState;
-  /** the latest points, oldest first (at most RECENT_POINTS) */
+  /**
+   * the latest points, oldest first (at most RECENT_POINTS): evidence for people, kept in memory only — after a
+   * restart it refills, while the model itself continues from Redis
+   */
   recent: [number, number][];
   /** changed since its state was last written to Redis */
   dirty: boolean;
@@ -203,27 +206,36 @@ export function createDetectionService(deps: {
     }
   }
 
+  /** series written per Redis pipeline; between chunks the event loop serves requests */
+  const FLUSH_CHUNK = 500;
+
   async function flush(): Promise<void> {
     const pending = evicted;
     evicted = new Map();
     const writes: [string, string][] = [...pending];
-    const flushed: LiveSeries[] = [];
-    for (const entry of live.values()) {
-      if (!entry.dirty) continue;
-      writes.push([entry.key, serialise(entry)]);
-      entry.dirty = false;
-      flushed.push(entry);
-    }
-    if (writes.length === 0) return;
-    const pipe = deps.redis.pipeline();
-    for (const [key, value] of writes) pipe.set(redisKey(key), value, 'EX', deps.ttlSeconds);
+    const dirty = [...live.values()].filter((e) => e.dirty);
     try {
-      const results = await pipe.exec();
-      const failed = results?.find(([err]) => err);
-      if (failed) throw failed[0];
+      for (let i = 0; i < Math.max(writes.length, dirty.length); i += FLUSH_CHUNK) {
+        const chunk: [string, string][] = writes.slice(i, i + FLUSH_CHUNK);
+        const flushed = dirty.slice(i, i + FLUSH_CHUNK);
+        for (const entry of flushed) {
+          chunk.push([entry.key, serialise(entry)]);
+          entry.dirty = false;
+        }
+        const pipe = deps.redis.pipeline();
+        for (const [key, value] of chunk) pipe.set(redisKey(key), value, 'EX', deps.ttlSeconds);
+        try {
+          const results = await pipe.exec();
+          const failed = results?.find(([err]) => err);
+          if (failed) throw failed[0];
+        } catch (err) {
+          // keep them dirty (or pending) for the next flush
+          for (const entry of flushed) entry.dirty = true;
+          for (const e of dirty.slice(i + FLUSH_CHUNK)) e.dirty = true;
+          throw err;
+        }
+      }
     } catch (err) {
-      // keep them dirty (or pending) for the next flush, unless a newer state took their place meanwhile
-      for (const entry of flushed) entry.dirty = true;
       for (const [key, value] of pending) if (!live.has(key) && !evicted.has(key)) evicted.set(key, value);
       throw err;
     }

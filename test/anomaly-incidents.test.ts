@@ -76,6 +76,20 @@ describe('anomalies → incidents', () => {
       recent.length >= 10 && recent.some(([, v]) => v < 60) && recent.some(([, v]) => v > 300),
       'the series around the shift',
     );
+    // the thread gets the chart, uploaded with the files API (URL, bytes, completion in the thread)
+    await t.stub.waitFor((calls) => calls.some((c) => c.method === 'files.completeUploadExternal'));
+    const [complete] = t.stub.callsTo('files.completeUploadExternal');
+    assert.ok(complete?.args.thread_ts, 'posted in the incident thread');
+    assert.match(
+      String(complete?.args.initial_comment),
+      /Anomaly latency_ms: value \d+.*expected .* deviating since/,
+    );
+    const png = [...t.stub.uploads.values()][0];
+    assert.ok(
+      png && png.includes(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+      'a PNG was uploaded',
+    );
+    assert.equal(t.stub.callsTo('files.getUploadURLExternal').length, 1, 'once');
   });
 
   test('a single spike opens nothing; two series of one service spiking together agree and open one incident', async () => {

@@ -80,6 +80,7 @@ describe('an anomaly as an alert', () => {
     assert.equal(alert.annotations.value, '2.4');
     assert.equal(alert.annotations.deviating_since, '2026-11-26T03:00:00.000Z');
     assert.equal(alert.startsAt.toISOString(), '2026-11-26T03:00:00.000Z');
+    assert.match(alert.summary, /^[▁▂▃▄▅▆▇█]{2} /, 'a sparkline of the series first');
     assert.match(
       alert.summary,
       /anomalous for several points in a row: value 2\.4 \(expected 0\.1812 to 0\.42\), likelihood 0\.9999/,

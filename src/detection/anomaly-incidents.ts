@@ -4,6 +4,7 @@ import { serviceFromLabels } from '../alerts/normalized-alert.js';
 import type { IncidentService } from '../incidents/incident-service.js';
 import type { Queryable } from '../store/db.js';
 import type { AnomalySignal } from './detection-service.js';
+import { renderSparkline } from './sparkline.js';
 
 /**
  * A confirmed anomaly as an alert of source `anomaly`: it goes through the same intake as Alertmanager's, so it
@@ -18,6 +19,13 @@ export function anomalyAlertOf(signal: AnomalySignal): NormalizedAlert {
   const range = signal.expected
     ? ` (expected ${compact(signal.expected.low)} to ${compact(signal.expected.high)})`
     : '';
+  // the series at a glance, on the card and in the thread: the deviating part starts where the run began
+  const values = signal.recent.map(([, v]) => v);
+  const from = signal.recent.findIndex(([t]) => t >= signal.since);
+  const spark =
+    values.length >= 2
+      ? `${renderSparkline(values, { width: 24, ...(from >= 0 ? { highlightFrom: from } : {}) }).text} `
+      : '';
   const why =
     signal.reason === 'agreement'
       ? `together with ${signal.agreeing.length} other series of ${service}`
@@ -33,7 +41,7 @@ export function anomalyAlertOf(signal: AnomalySignal): NormalizedAlert {
     status: signal.kind === 'confirmed' ? 'firing' : 'resolved',
     summary:
       signal.kind === 'confirmed'
-        ? `${signal.seriesKey} is anomalous ${why}: value ${signal.value}${range}, likelihood ${likelihood}, deviating since ${since.toISOString()}`
+        ? `${spark}${signal.seriesKey} is anomalous ${why}: value ${signal.value}${range}, likelihood ${likelihood}, deviating since ${since.toISOString()}`
         : `${signal.seriesKey} is back to normal (value ${signal.value})`,
     labels: { ...signal.labels, alertname: name, metric: signal.series, service },
     annotations: {

@@ -26,6 +26,8 @@ export interface SlackStub {
   failNext(method: string | '*', count: number, failure: SlackFailure): void;
   /** answer every later call of `method` with `body` (e.g. `apps.connections.open` with a WebSocket URL) */
   answerWith(method: string, body: Record<string, unknown>): void;
+  /** bodies POSTed to the upload URLs `files.getUploadURLExternal` handed out, by file id */
+  uploads: Map<string, Buffer>;
   /** polls until `predicate(calls)` holds; rejects listing the calls seen after `timeoutMs` (default 10_000) */
   waitFor(predicate: (calls: SlackCall[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -97,7 +99,21 @@ export async function startSlackStub(): Promise<SlackStub> {
     return { status: 200, body: answerLikeSlack(method, args, nextTs, baseUrl) };
   };
 
+  const uploads = new Map<string, Buffer>();
   const server = createServer((req, res) => {
+    // files.getUploadURLExternal hands out /upload/<file id>: the file's bytes arrive there, as with Slack
+    const upload = /^\/upload\/(F[A-Z0-9]+)$/.exec(req.url ?? '');
+    if (upload?.[1] && req.method === 'POST') {
+      const id = upload[1];
+      readBody(req).then(
+        (body) => {
+          uploads.set(id, body);
+          res.writeHead(200, { 'content-type': 'text/plain' }).end(`OK - ${body.length}`);
+        },
+        () => res.writeHead(500).end(),
+      );
+      return;
+    }
     handleRequest(req, res, calls, answer).catch((error: unknown) => {
       sendJson(res, { status: 500, body: { ok: false, error: 'fatal_error', detail: String(error) } });
     });
@@ -114,6 +130,7 @@ export async function startSlackStub(): Promise<SlackStub> {
   return {
     url: `http://127.0.0.1:${port}/api/`,
     calls,
+    uploads,
     callsTo: (method) => calls.filter((c) => c.method === method),
     answerWith(method, body) {
       custom.set(method, body);
@@ -277,6 +294,17 @@ function answerLikeSlack(
       const ts = stringArg(args, 'ts');
       if (ts === undefined) return { ok: false, error: 'message_not_found' };
       return { ok: true, channel, ts, text: stringArg(args, 'text') ?? '', message: botMessage(args, ts) };
+    }
+    case 'files.getUploadURLExternal': {
+      const filename = stringArg(args, 'filename');
+      if (filename === undefined || args.length === undefined) return { ok: false, error: 'invalid_arguments' };
+      const fileId = `F${nextTs().replace('.', '')}`;
+      return { ok: true, upload_url: `${baseUrl.replace(/\/$/, '')}/upload/${fileId}`, file_id: fileId };
+    }
+    case 'files.completeUploadExternal': {
+      const files = typeof args.files === 'string' ? (JSON.parse(args.files) as { id: string; title?: string }[]) : [];
+      if (files.length === 0) return { ok: false, error: 'invalid_arguments' };
+      return { ok: true, files: files.map((f) => ({ id: f.id, title: f.title ?? '', mimetype: 'image/png' })) };
     }
     case 'chat.postEphemeral':
       if (channel === undefined) return { ok: false, error: 'channel_not_found' };

@@ -11,6 +11,7 @@ import type { Db, Tx } from '../../store/db.js';
 import { buildDiagnosticsSummary } from '../blocks/diagnostics-summary.js';
 import { buildIncidentCard, buildTimelineMessage } from '../blocks/incident-card.js';
 import { fitMessage } from '../blocks/limits.js';
+import { anomalyChartOf } from '../charts/anomaly-chart.js';
 import { summaryViewOf } from '../diagnostics-view.js';
 import { cardViewOf, describeEvent } from '../incident-view.js';
 import type { ChannelRouter } from '../routing.js';
@@ -211,6 +212,54 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
   }
   if (unsaved) await saveProgress(tx, incidentId, postedRevision, postedEventId);
   await updateDiagnosticsSummaries(tx, incidentId, deps);
+  await postAnomalyCharts(tx, incidentId, message, deps);
+}
+
+/**
+ * A chart of each anomalous series of the incident (value, expected band, where it started deviating), uploaded
+ * once into the thread with the files API. The evidence comes from the anomaly alert's annotations.
+ */
+async function postAnomalyCharts(
+  tx: Tx,
+  incidentId: number,
+  thread: { channel: string; ts: string },
+  deps: SyncDeps,
+): Promise<void> {
+  const { rows } = await tx.query<{ fingerprint: string; name: string; annotations: Record<string, string> }>(
+    `SELECT a.fingerprint, a.name, a.annotations FROM incident_alerts a
+      WHERE a.incident_id = $1 AND a.source = 'anomaly' AND a.annotations ? 'recent_points'
+        AND NOT EXISTS (SELECT 1 FROM slack_thread_messages m
+                         WHERE m.incident_id = a.incident_id AND m.key = 'chart:' || a.fingerprint)
+      ORDER BY a.id LIMIT 5`,
+    [incidentId],
+  );
+  for (const row of rows) {
+    const chart = anomalyChartOf(row.name, row.annotations);
+    if (!chart) continue;
+    let fileId: string;
+    try {
+      const res = (await deps.slack.filesUploadV2({
+        channel_id: thread.channel,
+        thread_ts: thread.ts,
+        file: chart.png,
+        filename: `${row.fingerprint}.png`,
+        title: chart.title,
+        initial_comment: chart.comment,
+      })) as { files?: { files?: { id?: string }[] }[] };
+      fileId = res.files?.[0]?.files?.[0]?.id ?? 'uploaded';
+    } catch (err) {
+      // a workspace that did not grant files:write gets no charts, and the rest of the thread goes on
+      const error = (err as SlackApiError).data?.error;
+      if (!error || !PERMANENT_ERRORS.has(error)) throw err;
+      deps.log.warn({ incident: incidentId, error }, 'Slack refused the anomaly chart; not retrying it');
+      fileId = `refused:${error}`;
+    }
+    await tx.query(
+      `INSERT INTO slack_thread_messages (incident_id, key, channel, ts, posted_revision) VALUES ($1, $2, $3, $4, 0)
+       ON CONFLICT (incident_id, key) DO NOTHING`,
+      [incidentId, `chart:${row.fingerprint}`, thread.channel, fileId],
+    );
+  }
 }
 
 const summaryKey = (executionId: number) => `execution:${executionId}`;

@@ -86,7 +86,7 @@ describe('anomalies → incidents', () => {
     );
     const png = [...t.stub.uploads.values()][0];
     assert.ok(
-      png && png.includes(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+      png?.includes(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
       'a PNG was uploaded',
     );
     assert.equal(t.stub.callsTo('files.getUploadURLExternal').length, 1, 'once');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { inflateSync } from 'node:zlib';
+import { renderSparkline, sparkline } from '../src/detection/sparkline.js';
 import { formatCompactNumber, renderAnomalyChart } from '../src/slack/charts/line-chart.js';
 import { encodePng } from '../src/slack/charts/png.js';
-import { renderSparkline, sparkline } from '../src/detection/sparkline.js';
 
 /** CRC-32 (ISO 3309, as PNG uses), table-driven, independent of the encoder's node:zlib crc32. */
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {

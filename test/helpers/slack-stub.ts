@@ -297,14 +297,19 @@ function answerLikeSlack(
     }
     case 'files.getUploadURLExternal': {
       const filename = stringArg(args, 'filename');
-      if (filename === undefined || args.length === undefined) return { ok: false, error: 'invalid_arguments' };
+      if (filename === undefined || args.length === undefined)
+        return { ok: false, error: 'invalid_arguments' };
       const fileId = `F${nextTs().replace('.', '')}`;
       return { ok: true, upload_url: `${baseUrl.replace(/\/$/, '')}/upload/${fileId}`, file_id: fileId };
     }
     case 'files.completeUploadExternal': {
-      const files = typeof args.files === 'string' ? (JSON.parse(args.files) as { id: string; title?: string }[]) : [];
+      const files =
+        typeof args.files === 'string' ? (JSON.parse(args.files) as { id: string; title?: string }[]) : [];
       if (files.length === 0) return { ok: false, error: 'invalid_arguments' };
-      return { ok: true, files: files.map((f) => ({ id: f.id, title: f.title ?? '', mimetype: 'image/png' })) };
+      return {
+        ok: true,
+        files: files.map((f) => ({ id: f.id, title: f.title ?? '', mimetype: 'image/png' })),
+      };
     }
     case 'chat.postEphemeral':
       if (channel === undefined) return { ok: false, error: 'channel_not_found' };

@@ -259,9 +259,14 @@ export function createDetectionService(deps: {
     const mine = new Promise<void>((r) => {
       release = r;
     });
-    const before = keys.map((k) => locks.get(k) ?? Promise.resolve());
-    for (const k of keys) locks.set(k, mine);
-    await Promise.all(before);
+    const before: Promise<void>[] = [];
+    for (const k of keys) {
+      const held = locks.get(k);
+      if (held) before.push(held);
+      locks.set(k, mine);
+    }
+    // the common case, no other batch on these series, costs no extra tick
+    if (before.length > 0) await Promise.all(before);
     try {
       return await fn();
     } finally {

@@ -16,7 +16,7 @@ function restoreSeries(key: string, raw: string | null): LiveSeries {
           detector: restoreDetector(state.d),
           last: state.t,
           run: state.r ?? EMPTY_RUN,
-          recent: Array.isArray(state.p) ? state.p.slice(-RECENT_POINTS) : [],
+          recent: RecentRing.of(Array.isArray(state.p) ? state.p : []),
           dirty: false,
         };
       }
@@ -29,7 +29,7 @@ function restoreSeries(key: string, raw: string | null): LiveSeries {
     detector: createDetector(),
     last: Number.NEGATIVE_INFINITY,
     run: EMPTY_RUN,
-    recent: [],
+    recent: new RecentRing(),
     dirty: false,
   };
 }
@@ -120,6 +120,38 @@ interface StoredSeries {
 /** points of each series kept as evidence (a sparkline's worth) */
 export const RECENT_POINTS = 48;
 
+/** The latest RECENT_POINTS points of a series in two fixed arrays: no allocation per point. */
+class RecentRing {
+  private readonly t = new Float64Array(RECENT_POINTS);
+  private readonly v = new Float64Array(RECENT_POINTS);
+  private next = 0;
+  private size = 0;
+
+  static of(pairs: readonly (readonly [number, number])[]): RecentRing {
+    const ring = new RecentRing();
+    for (const [t, v] of pairs.slice(-RECENT_POINTS)) ring.push(t, v);
+    return ring;
+  }
+
+  push(t: number, v: number): void {
+    this.t[this.next] = t;
+    this.v[this.next] = v;
+    this.next = (this.next + 1) % RECENT_POINTS;
+    if (this.size < RECENT_POINTS) this.size++;
+  }
+
+  /** oldest first */
+  toPairs(): [number, number][] {
+    const out: [number, number][] = [];
+    const start = (this.next - this.size + RECENT_POINTS) % RECENT_POINTS;
+    for (let i = 0; i < this.size; i++) {
+      const j = (start + i) % RECENT_POINTS;
+      out.push([this.t[j] as number, this.v[j] as number]);
+    }
+    return out;
+  }
+}
+
 /** A series' detector as this process holds it. */
 interface LiveSeries {
   key: string;
@@ -131,7 +163,7 @@ interface LiveSeries {
    * the latest points, oldest first (at most RECENT_POINTS): evidence for people, kept in memory only — after a
    * restart it refills, while the model itself continues from Redis
    */
-  recent: [number, number][];
+  recent: RecentRing;
   /** changed since its state was last written to Redis */
   dirty: boolean;
 }
@@ -174,7 +206,6 @@ export function createDetectionService(deps: {
       t: e.last,
       d: e.detector.toJSON(),
       r: e.run,
-      p: e.recent,
     } satisfies StoredSeries);
 
   /** Makes sure every key has a live detector: restores the ones this process does not hold (one MGET). */
@@ -364,8 +395,7 @@ export function createDetectionService(deps: {
             const expected = entry.detector.expectedRange();
             const likelihood = entry.detector.update(sample.timestamp, sample.value);
             entry.last = sample.timestamp;
-            entry.recent.push([sample.timestamp, sample.value]);
-            if (entry.recent.length > RECENT_POINTS) entry.recent.shift();
+            entry.recent.push(sample.timestamp, sample.value);
             fed++;
             const anomalous = likelihood >= deps.threshold;
             if (anomalous) {
@@ -389,7 +419,7 @@ export function createDetectionService(deps: {
                   likelihood,
                   entry.run.since ?? sample.timestamp,
                   step.change === 'confirmed' ? 'persisted' : 'recovered',
-                  { expected, recent: [...entry.recent] },
+                  { expected, recent: entry.recent.toPairs() },
                 ),
               );
             } else if (anomalous && !entry.run.reported && sample.labels.service) {
@@ -397,7 +427,7 @@ export function createDetectionService(deps: {
                 key,
                 sample,
                 likelihood,
-                evidence: { expected, recent: [...entry.recent] },
+                evidence: { expected, recent: entry.recent.toPairs() },
               });
             }
           }

@@ -16,6 +16,7 @@ import { readSeriesCsv } from '../src/detection/csv-series.js';
 import type { StreamingDetector } from '../src/detection/detector.js';
 import { type MetricSample, seriesKeyOf } from '../src/detection/metric-sample.js';
 import { deleteKeys, startTestApp, type TestApp, WEBHOOK_TOKEN } from '../test/helpers/test-app.js';
+import { fmt, percentile } from './report.js';
 
 /** targets of issue 6; points per second */
 const TARGET_CORE = 1_000_000;
@@ -320,16 +321,6 @@ async function runNaive(w: Workload, opts: Options) {
 
 let interrupted = false;
 const machineBusy = () => cpus().reduce((n, { times: c }) => n + c.user + c.nice + c.sys + c.irq, 0) / 1000;
-
-function percentile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
-}
-function fmt(n: number, digits = 0): string {
-  if (!Number.isFinite(n)) return 'n/a';
-  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-}
 
 async function main(): Promise<number> {
   const opts = readOptions();

@@ -17,6 +17,7 @@ import { QUEUE_NAMES } from '../src/queue/jobs.js';
 import { formatProblem, loadRunbooks } from '../src/runbooks/loader.js';
 import type { SlackCall } from '../test/helpers/slack-stub.js';
 import { eventually, startTestApp, type TestApp } from '../test/helpers/test-app.js';
+import { fmt, percentile } from './report.js';
 
 const RUNBOOK_ID = 'bench-diagnostics';
 /** the target: the decision is in Slack at most this long after the slowest diagnostic finished, at p99; ms */
@@ -283,16 +284,6 @@ function tally(keys: string[]): string {
   for (const k of keys) counts.set(k, (counts.get(k) ?? 0) + 1);
   const sorted = [...counts].sort((a, b) => b[1] - a[1]);
   return sorted.map(([k, n]) => `${fmt(n)}× ${k}`).join(', ');
-}
-
-function percentile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
-}
-function fmt(n: number, digits = 0): string {
-  if (!Number.isFinite(n)) return 'n/a';
-  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
 function printReport(header: string[], phases: Phase[]): void {

@@ -21,8 +21,22 @@ export class TemplateError extends AppError {
   }
 }
 
-const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+/** `{{ name }}` with the name captured; global (use with matchAll / replace, which do not keep state on it) */
+export const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const NAME = /^(labels|annotations|incident|service)\.([A-Za-z_][A-Za-z0-9_.-]*)$/;
+
+/**
+ * Why a regular expression written with placeholders would not compile once filled (each placeholder stands for a
+ * plain, escaped value); null when it compiles. For load-time checks of `bodyMatch`, log patterns and the like.
+ */
+export function regExpTemplateProblem(source: string): string | null {
+  try {
+    new RegExp(source.replace(PLACEHOLDER, 'x'));
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
 
 /** Placeholders of a string, for load-time checks: `{ name: 'labels.pod', valid: true }`. */
 export function placeholdersOf(text: string): { name: string; valid: boolean }[] {

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import type { Collector, ConfigProblem } from '../collector.js';
 import type { Targets } from '../targets.js';
-import { lookupVar, placeholdersOf, TemplateError } from '../templating.js';
+import { lookupVar, PLACEHOLDER, placeholdersOf, TemplateError } from '../templating.js';
 
 export const DatabaseQueryConfig = z.strictObject({
   /** a name in the targets file's `databases` */
@@ -128,7 +128,6 @@ function describeRow(columns: string[], row: unknown[], valueIndex: number): str
   return columns.length > SUMMARY_COLUMNS ? `${parts.join(', ')}, …` : parts.join(', ');
 }
 
-const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const WHERE: Record<Exclude<SegmentKind, 'code'>, string> = {
   string: 'a quoted SQL literal',
   identifier: 'a quoted identifier',

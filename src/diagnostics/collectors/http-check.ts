@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import type { Collector } from '../collector.js';
 import { readBodyCapped } from '../read-body.js';
-import { escapeRegExp, escapeUrlComponent, renderTemplate, TemplateError } from '../templating.js';
+import {
+  escapeRegExp,
+  escapeUrlComponent,
+  regExpTemplateProblem,
+  renderTemplate,
+  TemplateError,
+} from '../templating.js';
 
 /** bytes of a body read for `bodyMatch`; 256 KiB */
 const MAX_BODY_BYTES = 256 * 1024;
@@ -13,16 +19,6 @@ const SUMMARY_FAILURES = 3;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** headers some frameworks honour to turn a GET into another method; a read-only check must not send them */
 const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
-const PLACEHOLDER = /\{\{[^{}]*\}\}/g;
-
-function isValidRegExp(source: string): boolean {
-  try {
-    new RegExp(source.replace(PLACEHOLDER, 'x'));
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const HttpCheckConfig = z
   .strictObject({
@@ -40,7 +36,7 @@ export const HttpCheckConfig = z
       .string()
       .min(1)
       .max(1_000)
-      .refine(isValidRegExp, { error: 'expected a valid regular expression' })
+      .refine((v) => regExpTemplateProblem(v) === null, { error: 'expected a valid regular expression' })
       .optional(),
     /** a check slower than this counts as failed; milliseconds to response headers */
     maxLatencyMs: z.number().int().positive().optional(),

@@ -7,7 +7,7 @@ import { durationField, parseDuration } from '../duration.js';
 import { readBodyCapped } from '../read-body.js';
 import { redactSecrets } from '../redact.js';
 import type { Targets } from '../targets.js';
-import { escapeQueryString, escapeRegExp, renderTemplate } from '../templating.js';
+import { escapeQueryString, escapeRegExp, regExpTemplateProblem, renderTemplate } from '../templating.js';
 
 /** 7 days; the furthest back a search may look */
 const MAX_WINDOW_MS = 7 * 86_400_000;
@@ -25,18 +25,7 @@ const LOKI_LIMIT = 5_000;
 const MAX_LOKI_BODY_BYTES = 32 * 1024 * 1024;
 const READ_CHUNK_BYTES = 64 * 1024;
 
-const PLACEHOLDER = /\{\{[^{}]*\}\}/g;
-
 const Duration = durationField({ minMs: 1_000, maxMs: MAX_WINDOW_MS, example: '"15m", "1h" or "1h30m"' });
-
-function regExpProblem(source: string): string | null {
-  try {
-    new RegExp(source.replace(PLACEHOLDER, 'x'));
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
 
 export const LogSearchConfig = z
   .strictObject({
@@ -59,7 +48,7 @@ export const LogSearchConfig = z
         const count = Object.keys(patterns).length;
         if (count < 1 || count > 20) ctx.addIssue({ code: 'custom', message: 'expected 1 to 20 patterns' });
         for (const [name, source] of Object.entries(patterns)) {
-          const problem = regExpProblem(source);
+          const problem = regExpTemplateProblem(source);
           if (problem)
             ctx.addIssue({
               code: 'custom',

@@ -150,14 +150,6 @@ export async function getExecution(
   return rows[0] ? fromRow(rows[0]) : null;
 }
 
-export async function listExecutions(db: Queryable, incidentId: number): Promise<Execution[]> {
-  const { rows } = await db.query<ExecutionRow>(
-    `SELECT ${COLUMNS} FROM runbook_executions WHERE incident_id = $1 ORDER BY id`,
-    [incidentId],
-  );
-  return rows.map(fromRow);
-}
-
 export async function appendEvent(
   tx: Queryable,
   incidentId: number,

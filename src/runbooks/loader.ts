@@ -7,7 +7,6 @@ import type { AnyCollector } from '../diagnostics/collector.js';
 import { parseDuration } from '../diagnostics/duration.js';
 import type { Targets } from '../diagnostics/targets.js';
 import { placeholdersOf } from '../diagnostics/templating.js';
-import { AppError } from '../errors.js';
 import { type CelScope, checkExpression } from './cel.js';
 import { Diagnostic, Hypothesis, Remediation, Runbook, Trigger } from './runbook.schema.js';
 
@@ -31,13 +30,6 @@ export interface RunbookProblem {
 
 export function formatProblem(p: RunbookProblem): string {
   return `${p.file}:${p.line}:${p.column} ${p.path || '(document)'}: ${p.message}`;
-}
-
-export class RunbookError extends AppError {
-  constructor(readonly problems: RunbookProblem[]) {
-    super('runbook_invalid', `invalid runbooks:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`);
-    this.name = 'RunbookError';
-  }
 }
 
 export interface LoadOptions {

@@ -91,6 +91,10 @@ const EnvShape = z.object({
   RUNBOOKS_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default('./runbooks')),
   /** what diagnostics may reach (databases, Redis, shell allowlist, log files, per-service values); YAML */
   TARGETS_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/targets.yml')),
+  /** the safety policy: modes, approvers, tier tightening, hard limits (YAML; missing = supervised, nobody approves) */
+  SAFETY_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/safety.yml')),
+  /** longest one remediation action may run before it is aborted; milliseconds; default 120000 */
+  ACTION_TIMEOUT_MS: z.preprocess(emptyAsUndefined, intInRange(1_000, 3_600_000).default(120_000)),
   /** Prometheus HTTP API base URL for `prometheus_query` diagnostics, e.g. http://prometheus:9090 */
   PROMETHEUS_URL: z.preprocess(emptyAsUndefined, url(['http:', 'https:']).optional()),
   /** Loki HTTP API base URL for `log_search` diagnostics with `source: loki` */
@@ -171,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export const ToolEnvSchema = EnvShape.pick({
   RUNBOOKS_DIR: true,
   TARGETS_FILE: true,
+  SAFETY_FILE: true,
   PROMETHEUS_URL: true,
   LOKI_URL: true,
   DATABASE_URL: true,

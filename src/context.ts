@@ -12,12 +12,18 @@ import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { type JobDefinition, type SyncIncidentSlackPayload, syncIncidentSlackJob } from './queue/jobs.js';
 import { createQueues, type QueueSettings, type Queues } from './queue/queues.js';
+import { createRemediationService, type RemediationService } from './remediation/approval-service.js';
+import { type RemediationDeps, startRemediation } from './remediation/engine.js';
+import { EXECUTORS } from './remediation/registry.js';
 import type { RunbookJobDeps, ViewChange } from './runbooks/jobs/deps.js';
 import { diagnoseJob } from './runbooks/jobs/diagnose.job.js';
 import { formatProblem, loadRunbooks } from './runbooks/loader.js';
 import { createCatalog, type RunbookCatalog } from './runbooks/matcher.js';
 import { createRunbookService, type RunbookService } from './runbooks/runbook-service.js';
+import { createLimiter } from './safety/limits.js';
+import { loadPolicy, type SafetyPolicy } from './safety/policy.js';
 import { syncIncidentNow } from './slack/jobs/sync-incident-slack.job.js';
+import { createNotifier } from './slack/notify.js';
 import { type ChannelRouter, createChannelRouter, loadRouting } from './slack/routing.js';
 import { createDb, type Db } from './store/db.js';
 
@@ -41,6 +47,11 @@ export interface AppContext {
     targets: Targets;
     jobDeps: RunbookJobDeps;
     service: RunbookService;
+  };
+  remediation: {
+    policy: SafetyPolicy;
+    deps: RemediationDeps;
+    service: RemediationService;
   };
   /** null when Slack is not configured: incidents still open and are stored, nothing is posted */
   slack: {
@@ -146,7 +157,13 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
   };
 
   const targets = await loadTargets(config.TARGETS_FILE);
-  const loaded = await loadRunbooks([config.RUNBOOKS_DIR], { collectors: COLLECTORS, targets });
+  // an invalid safety policy stops the boot: running remediation under a policy nobody meant is worse than not running
+  const policy = await loadPolicy(config.SAFETY_FILE);
+  const loaded = await loadRunbooks([config.RUNBOOKS_DIR], {
+    collectors: COLLECTORS,
+    targets,
+    executors: EXECUTORS,
+  });
   // A broken runbook must not take the bot down with it: the valid ones run, each problem is logged where it is.
   for (const problem of loaded.problems)
     log.error({ problem: formatProblem(problem) }, 'invalid runbook skipped');
@@ -167,7 +184,37 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     observeDiagnostic: (type, status, seconds) =>
       metrics.diagnosticDuration.observe({ type, status }, seconds),
     observeDecision: (runbook, outcome) => metrics.runbookDecisions.inc({ runbook, outcome }),
+    startRemediation: async (executionId) => {
+      try {
+        await startRemediation(remediationDeps, executionId);
+      } catch (err) {
+        log.warn(
+          { err: (err as Error).message, execution: executionId },
+          'could not enqueue remediation; the sweep will',
+        );
+      }
+    },
     log,
+  };
+  const remediationDeps: RemediationDeps = {
+    db: jobsDb,
+    queues,
+    policy,
+    targets,
+    executors: EXECUTORS,
+    limiter: createLimiter(redis, config.QUEUE_PREFIX),
+    checks: {
+      db: jobsDb,
+      targets,
+      collectors: COLLECTORS,
+      prometheusUrl: config.PROMETHEUS_URL,
+      lokiUrl: config.LOKI_URL,
+      log,
+    },
+    changed: (change) => scheduleSync(change),
+    notify: slack ? createNotifier({ client: slack.client, router: slack.router, db: jobsDb }) : undefined,
+    log,
+    actionTimeoutMs: config.ACTION_TIMEOUT_MS,
   };
   /** Every new incident gets its diagnostics; Postgres holds the incident, so a failed enqueue is retried by the sweep. */
   const startDiagnosis = async (incidentId: number): Promise<void> => {
@@ -245,6 +292,11 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
       targets,
       jobDeps,
       service: createRunbookService({ db, catalog, incidents, queues }),
+    },
+    remediation: {
+      policy,
+      deps: remediationDeps,
+      service: createRemediationService(remediationDeps),
     },
     slack,
     async close() {

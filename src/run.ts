@@ -3,6 +3,7 @@ import { type AppContext, createContext } from './context.js';
 import { loadDetectionQueries, startPoller } from './detection/prometheus-poller.js';
 import type { Logger } from './logger.js';
 import { type AnyJobHandler, startWorkers, type Workers } from './queue/queues.js';
+import { remediationHandlers } from './remediation/jobs/handlers.js';
 import { decideHandler } from './runbooks/jobs/decide.job.js';
 import { diagnoseHandler } from './runbooks/jobs/diagnose.job.js';
 import { runDiagnosticHandler } from './runbooks/jobs/run-diagnostic.job.js';
@@ -31,6 +32,7 @@ export function jobHandlers(ctx: AppContext): AnyJobHandler[] {
     diagnoseHandler(ctx.runbooks.jobDeps),
     runDiagnosticHandler(ctx.runbooks.jobDeps),
     decideHandler(ctx.runbooks.jobDeps),
+    ...remediationHandlers(ctx.remediation.deps, ctx.remediation.service),
   ];
   if (ctx.slack) {
     handlers.push(

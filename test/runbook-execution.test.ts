@@ -60,6 +60,10 @@ describe('runbook execution: alert → diagnostics fan-out → decision → plan
         'databases:',
         '  main:',
         '    url: postgres://postgres@127.0.0.1:5432/postgres',
+        'remediation:',
+        '  databases:',
+        '    main:',
+        '      url: postgres://postgres@127.0.0.1:5432/postgres',
         'services:',
         '  checkout:',
         `    health_url: http://127.0.0.1:${port}/health`,
@@ -67,9 +71,12 @@ describe('runbook execution: alert → diagnostics fan-out → decision → plan
         `    health_url: http://127.0.0.1:${port}/health`,
       ].join('\n'),
     );
+    await writeFile(join(dir, 'safety.yml'), 'mode: shadow\n');
     t = await startTestApp({
       RUNBOOKS_DIR: 'test/fixtures/runbooks-e2e',
       TARGETS_FILE: join(dir, 'targets.yml'),
+      // shadow: the plan is recorded and dry-run, nothing is changed (remediation has its own tests)
+      SAFETY_FILE: join(dir, 'safety.yml'),
       SLACK_SYNC_DEBOUNCE_MS: '0',
     });
   });
@@ -131,10 +138,6 @@ describe('runbook execution: alert → diagnostics fan-out → decision → plan
     );
     assert.equal(execution.escalate, false);
 
-    const [incident] = await t.query<{ status: string }>('SELECT status FROM incidents WHERE id = $1', [
-      execution.incident_id,
-    ]);
-    assert.equal(incident?.status, 'investigating');
     const events = await t.query<{ type: string }>(
       'SELECT type FROM timeline_events WHERE incident_id = $1 ORDER BY id',
       [execution.incident_id],
@@ -145,12 +148,15 @@ describe('runbook execution: alert → diagnostics fan-out → decision → plan
     assert.ok(types.includes('incident.investigating'));
 
     // Slack: the diagnostics message (one line per check), edited to its final state, then the decision and plan.
-    await t.stub.waitFor(() => threadTexts(t).some((x) => x.includes('Planned remediation')));
+    await t.stub.waitFor(() => threadTexts(t).some((x) => x.includes('Plan (each step')));
     const thread = threadTexts(t);
     const summaryIndex = thread.findIndex((x) => x.includes('Running runbook'));
-    const decisionIndex = thread.findIndex((x) => x.includes('Planned remediation'));
+    const decisionIndex = thread.findIndex((x) => x.includes('Plan (each step'));
     assert.ok(summaryIndex >= 0 && summaryIndex < decisionIndex, 'summary first, then the decision');
-    assert.match(thread[decisionIndex] ?? '', /Kill idle connections \(terminate_connections, automatic\)/);
+    assert.match(
+      thread[decisionIndex] ?? '',
+      /Kill idle connections \(terminate_connections, automatic if the policy allows\)/,
+    );
     assert.match(thread[decisionIndex] ?? '', /Raise the pool \(scale, needs approval\)/);
     await t.stub.waitFor(() =>
       t.stub.callsTo('chat.update').some((c) => JSON.stringify(c.args.blocks).includes('all 4 checks done')),

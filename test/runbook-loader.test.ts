@@ -125,7 +125,10 @@ describe('runbook loading: every problem with file, line and field path', () => 
     const type = problemsOf(VALID.replace('type: shell_command', 'type: ssh_command'));
     assert.match(problemAt(type, 'diagnostics[1].type').message, /unknown diagnostic type "ssh_command"/);
     const action = problemsOf(VALID.replace('action: terminate_connections', 'action: drop_database'));
-    assert.match(problemAt(action, 'remediations[0].action').message, /unknown action "drop_database"/);
+    assert.match(
+      problemAt(action, 'remediations[0].action').message,
+      /action drop_database is forbidden: schema changes are never automated/,
+    );
   });
 
   test('every problem at once: schema problems do not hide CEL, config or id problems elsewhere', () => {
@@ -136,7 +139,10 @@ describe('runbook loading: every problem with file, line and field path', () => 
         .replace('argv: [df, -P, /var]', 'argv: [rm, -rf, /var]'),
     );
     problemAt(problems, 'name');
-    assert.match(problemAt(problems, 'remediations[0].action').message, /unknown action "drop_database"/);
+    assert.match(
+      problemAt(problems, 'remediations[0].action').message,
+      /action drop_database is forbidden: schema changes are never automated/,
+    );
     problemAt(problems, 'diagnostics[0].interpret.critical');
     problemAt(problems, 'diagnostics[1].config.argv[0]');
     // the malformed remediation still names its id, so the decision pointing at it is not reported as well

@@ -3,6 +3,111 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 
+/** A Kubernetes API: a kubeconfig file (optionally one context of it), the in-cluster service account, or explicit. */
+export const KubernetesCluster = z.union([
+  z.strictObject({
+    /** path of a kubeconfig file; `~` is the bot's home */
+    kubeconfig: z.string().min(1),
+    /** context name; default the file's current-context */
+    context: z.string().min(1).optional(),
+  }),
+  /** the service account the bot runs as (token and CA under /var/run/secrets/kubernetes.io/serviceaccount) */
+  z.strictObject({ inCluster: z.literal(true) }),
+  z.strictObject({
+    /** https://host:port (http:// only for loopback test servers) */
+    server: z.string().regex(/^https?:\/\//, { error: 'expected an http(s):// URL' }),
+    token: z.string().min(1).optional(),
+    /** PEM file of the API server's CA */
+    caFile: z.string().min(1).optional(),
+  }),
+]);
+export type KubernetesCluster = z.infer<typeof KubernetesCluster>;
+
+/** How restart_service / scale / rollback reach one service: a Kubernetes Deployment, or a generic HTTP endpoint. */
+export const ServicePlatform = z.union([
+  z.strictObject({
+    kubernetes: z.strictObject({
+      /** a name under remediation.kubernetes */
+      cluster: z.string().min(1),
+      namespace: z.string().min(1).default('default'),
+      deployment: z.string().min(1),
+    }),
+  }),
+  z.strictObject({
+    /** ECS, Nomad, systemd agents, CI/CD rollback APIs: each action is one POST with a JSON body */
+    http: z.strictObject({
+      restartUrl: z
+        .string()
+        .regex(/^https?:\/\//)
+        .optional(),
+      scaleUrl: z
+        .string()
+        .regex(/^https?:\/\//)
+        .optional(),
+      rollbackUrl: z
+        .string()
+        .regex(/^https?:\/\//)
+        .optional(),
+      /** GET → `{"replicas": n}`; scale reads the current count here (required with scaleUrl) */
+      statusUrl: z
+        .string()
+        .regex(/^https?:\/\//)
+        .optional(),
+      /** sent with every request (put tokens in the environment: `Bearer ${DEPLOY_TOKEN}`) */
+      headers: z.record(z.string(), z.string()).default({}),
+      /** per request; milliseconds; default 30000 */
+      timeoutMs: z.number().int().positive().max(600_000).default(30_000),
+    }),
+  }),
+]);
+export type ServicePlatform = z.infer<typeof ServicePlatform>;
+
+/**
+ * Credentials and allowlists of the remediation actions. Kept apart from the diagnostics' read-only targets: a
+ * diagnostic's role can never terminate a backend, and nothing here is reachable unless named.
+ */
+export const RemediationTargets = z.strictObject({
+  /** terminate_connections / cancel_query: name → a connection whose role may signal backends (pg_signal_backend) */
+  databases: z
+    .record(
+      z.string(),
+      z.strictObject({
+        url: z.string().regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' }),
+      }),
+    )
+    .default({}),
+  /** flush_cache: name → connection */
+  redis: z
+    .record(
+      z.string(),
+      z.strictObject({ url: z.string().regex(/^rediss?:\/\//, { error: 'expected a redis:// URL' }) }),
+    )
+    .default({}),
+  /** run_script: binaries a remediation may run (no shell; shells and interpreters refused even when listed) */
+  scripts: z
+    .strictObject({
+      allow: z.array(z.string().min(1)).default([]),
+      /** bytes kept of stdout and of stderr each; default 64 KiB */
+      maxOutputBytes: z
+        .number()
+        .int()
+        .positive()
+        .max(10 * 1024 * 1024)
+        .default(65_536),
+      path: z.string().default('/usr/local/bin:/usr/bin:/bin'),
+    })
+    .default({ allow: [], maxOutputBytes: 65_536, path: '/usr/local/bin:/usr/bin:/bin' }),
+  /** http_request: URL prefixes a request may go to (e.g. `http://payment-admin.internal:9081/admin/`); none → refused */
+  http: z
+    .strictObject({ allow: z.array(z.string().regex(/^https?:\/\//)).default([]) })
+    .default({ allow: [] }),
+  /** Kubernetes API servers by name */
+  kubernetes: z.record(z.string(), KubernetesCluster).default({}),
+  /** service name → where its restart / scale / rollback go */
+  platforms: z.record(z.string(), ServicePlatform).default({}),
+});
+export type RemediationTargets = z.infer<typeof RemediationTargets>;
+
 /**
  * What diagnostics may reach, per deployment (TARGETS_FILE, YAML). Runbooks name targets (`target: main`); the
  * connection details and allowlists live here, so runbooks in git carry no credentials. `${NAME}` in a string is
@@ -50,6 +155,8 @@ export const Targets = z
     logs: z.record(z.string(), z.strictObject({ paths: z.array(z.string().min(1)).min(1) })).default({}),
     /** per-service values for templates (`{{service.health_url}}`): service name → key → string */
     services: z.record(z.string(), z.record(z.string(), z.string())).default({}),
+    /** what remediation actions may change, and with which credentials (separate from the read-only diagnostics) */
+    remediation: RemediationTargets.default(RemediationTargets.parse({})),
   })
   .strict();
 export type Targets = z.infer<typeof Targets>;

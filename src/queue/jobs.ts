@@ -19,9 +19,10 @@ export interface JobDefinition<T> {
 
 /**
  * slack: card and thread syncs; runbooks: choosing a runbook; diagnostics: the checks themselves; decisions: the
- * decision once an execution's checks are in (its own workers, so a storm of new incidents never delays it)
+ * decision once an execution's checks are in (its own workers, so a storm of new incidents never delays it);
+ * remediation: gated steps, verification re-checks and approval expiry
  */
-export const QUEUE_NAMES = ['slack', 'runbooks', 'diagnostics', 'decisions'] as const;
+export const QUEUE_NAMES = ['slack', 'runbooks', 'diagnostics', 'decisions', 'remediation'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export const SyncIncidentSlackPayload = z.object({

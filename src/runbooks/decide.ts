@@ -62,22 +62,7 @@ export function referencedDiagnostics(expression: string): string[] {
  * the decision: conditions see its status and a condition that cannot be evaluated counts as not confirmed.
  */
 export function decide(runbook: Runbook, findings: Record<string, Finding>, vars: TemplateVars): Decision {
-  const diagnostics = Object.fromEntries(
-    runbook.diagnostics.map((d) => {
-      const f = findings[d.id];
-      return [
-        d.id,
-        f ? { status: f.status, value: f.value, result: f.result, summary: f.summary } : missing(),
-      ];
-    }),
-  );
-  const context = {
-    diagnostics,
-    labels: vars.labels,
-    annotations: vars.annotations,
-    incident: vars.incident,
-  };
-  const scope = { kind: 'decision' as const, diagnosticIds: runbook.diagnostics.map((d) => d.id) };
+  const { scope, context } = decisionContext(runbook, findings, vars);
   const ordered = runbook.decision
     .map((h, index) => ({ h, index }))
     .sort((a, b) => a.h.likelihood - b.h.likelihood || a.index - b.index)
@@ -192,6 +177,27 @@ export function decide(runbook: Runbook, findings: Record<string, Finding>, vars
     evidence,
     text: `${winner.description}${because} → ${plan.map((s) => lowerFirst(s.description)).join(', then ')}`,
   };
+}
+
+/** What decision conditions (and remediation `verify`/`stopIf`) see: every diagnostic of the runbook, by id. */
+export function decisionContext(runbook: Runbook, findings: Record<string, Finding>, vars: TemplateVars) {
+  const diagnostics = Object.fromEntries(
+    runbook.diagnostics.map((d) => {
+      const f = findings[d.id];
+      return [
+        d.id,
+        f ? { status: f.status, value: f.value, result: f.result, summary: f.summary } : missing(),
+      ];
+    }),
+  );
+  const context = {
+    diagnostics,
+    labels: vars.labels,
+    annotations: vars.annotations,
+    incident: vars.incident,
+  };
+  const scope = { kind: 'decision' as const, diagnosticIds: runbook.diagnostics.map((d) => d.id) };
+  return { scope, context };
 }
 
 function missing() {

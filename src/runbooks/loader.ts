@@ -35,6 +35,24 @@ export function formatProblem(p: RunbookProblem): string {
 export interface LoadOptions {
   collectors: ReadonlyMap<string, AnyCollector>;
   targets: Targets;
+  /**
+   * remediation executors by action: each step's config is checked against its executor's schema and forbidden
+   * shapes when the runbook loads (and again before it runs). Omitted: configs are not checked (tools that only read
+   * diagnostics).
+   */
+  executors?: ReadonlyMap<string, ActionConfigChecker>;
+}
+
+/** The part of a remediation executor the loader needs (the runbook module does not depend on remediation). */
+export interface ActionConfigChecker {
+  config: {
+    safeParse(
+      input: unknown,
+    ):
+      | { success: true; data: unknown }
+      | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+  };
+  check?(config: never, targets: Targets): { path: (string | number)[]; message: string }[];
 }
 
 /** the longest a diagnostic may take; milliseconds (5 minutes) */
@@ -235,6 +253,19 @@ function checkSemantics(
   runbook.remediations.forEach((r, i) => {
     if (!r) return;
     checkPlaceholders(r.config, ['remediations', i, 'config'], at);
+    const executor = opts.executors?.get(r.action);
+    if (opts.executors && !executor)
+      at(['remediations', i, 'action'], `no executor for ${r.action} in this build`);
+    if (executor) {
+      const config = executor.config.safeParse(r.config);
+      if (!config.success) {
+        for (const issue of config.error.issues)
+          at(['remediations', i, 'config', ...(issue.path as Path)], issue.message);
+      } else {
+        for (const p of executor.check?.(config.data as never, opts.targets) ?? [])
+          at(['remediations', i, 'config', ...p.path], p.message);
+      }
+    }
     if (r.verify) {
       r.verify.diagnostics.forEach((id, j) => {
         if (!diagnosticIds.includes(id))

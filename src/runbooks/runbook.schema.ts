@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Severity } from '../alerts/normalized-alert.js';
 import { durationField } from '../diagnostics/duration.js';
+import { forbiddenActionReason } from '../safety/action-catalog.js';
 
 const Duration = durationField({ example: '"500ms", "30s", "5m", "1h30m"' });
 
@@ -92,24 +93,12 @@ export const Hypothesis = z
 export type Hypothesis = z.infer<typeof Hypothesis>;
 
 /**
- * The action catalogue. The tier of each (safe / guarded / forbidden) is the safety module's; a runbook may only ask
- * for approval where the catalogue would not, never the reverse. Anything not listed cannot be written in a runbook.
+ * The actions a runbook may name: the safety catalogue's (which gives each its tier). A runbook may only ask for
+ * approval where the catalogue would not, never the reverse; anything not in the catalogue is forbidden.
  */
-export const ACTION_TYPES = [
-  'restart_service',
-  'scale',
-  'rollback',
-  'terminate_connections',
-  'cancel_query',
-  'flush_cache',
-  'http_request',
-  'run_script',
-  'notify',
-  'escalate',
-] as const;
-export const ActionType = z.enum(ACTION_TYPES, {
-  error: (issue) =>
-    `unknown action ${JSON.stringify(issue.input)}: expected one of ${ACTION_TYPES.join(', ')}`,
+export const ActionType = z.string().superRefine((action, ctx) => {
+  const reason = forbiddenActionReason(action);
+  if (reason) ctx.addIssue({ code: 'custom', message: reason });
 });
 
 export const Remediation = z.strictObject({

@@ -5,6 +5,7 @@ import type { AnyCollector } from '../diagnostics/collector.js';
 import { COLLECTORS } from '../diagnostics/registry.js';
 import { loadTargets } from '../diagnostics/targets.js';
 import type { TemplateVars } from '../diagnostics/templating.js';
+import { EXECUTORS } from '../remediation/registry.js';
 import { decide } from './decide.js';
 import { errorFinding, type Finding, interpretOutput } from './interpret.js';
 import { formatProblem, type LoadedRunbook, loadRunbooks } from './loader.js';
@@ -19,7 +20,11 @@ export interface CliIo {
 /** `ai-sre runbooks validate [paths…]`: every problem with file, line and field path; 1 when there is any. */
 export async function validateRunbooks(paths: string[], targetsFile: string, io: CliIo): Promise<number> {
   const targets = await loadTargets(targetsFile);
-  const { runbooks, problems } = await loadRunbooks(paths, { collectors: COLLECTORS, targets });
+  const { runbooks, problems } = await loadRunbooks(paths, {
+    collectors: COLLECTORS,
+    targets,
+    executors: EXECUTORS,
+  });
   for (const p of problems) io.err(`${formatProblem(p)}\n`);
   const files = new Set(problems.map((p) => p.file)).size;
   if (problems.length > 0) {
@@ -79,7 +84,11 @@ export async function dryRunRunbook(
   io: CliIo,
 ): Promise<number> {
   const targets = await loadTargets(opts.targetsFile);
-  const { runbooks, problems } = await loadRunbooks([opts.runbooksDir], { collectors: COLLECTORS, targets });
+  const { runbooks, problems } = await loadRunbooks([opts.runbooksDir], {
+    collectors: COLLECTORS,
+    targets,
+    executors: EXECUTORS,
+  });
   const loaded = runbooks.find((r) => r.runbook.id === opts.id);
   if (!loaded) {
     const invalid = problems.filter((p) => p.file.includes(opts.id));

@@ -45,12 +45,64 @@ export function describeEvent(event: Pick<TimelineEvent, 'type' | 'data'>): stri
       return describeDecision(d);
     case 'incident.resolved':
       return `Incident resolved${d.reason ? `: ${str(d.reason)}` : ''}`;
+    case 'approval.requested':
+      return `Approval requested for ${str(d.step)} (${str(d.action)} on ${str(d.target)})`;
+    case 'step.approved':
+      return `${str(d.step)} approved (${str(d.action)} on ${str(d.target)})`;
+    case 'step.rejected':
+      return `${str(d.step)} rejected: it will not run`;
+    case 'approval.expired':
+      return `Nobody approved ${str(d.step)} in time: the request expired`;
+    case 'approval.refused':
+      return `Click on ${str(d.step)} refused: ${str(d.why)}`;
+    case 'step.started':
+      return `${d.dryRun === true ? 'Dry run of' : 'Running'} ${str(d.step)} (${str(d.action)} on ${str(d.target)})`;
+    case 'step.executed':
+      return `Done: ${str(d.summary)}${typeof d.durationMs === 'number' ? ` (${d.durationMs} ms)` : ''}`;
+    case 'step.dry_run':
+      return `Shadow mode, nothing changed: ${str(d.summary)}`;
+    case 'step.failed':
+      return `${str(d.step)} failed: ${str(d.summary)}`;
+    case 'step.refused':
+      return `Refused ${str(d.step)} (${str(d.action)}): ${str(d.reason)}`;
+    case 'step.skipped':
+      return `Skipped ${str(d.step)}: ${str(d.reason)}`;
+    case 'step.verified':
+      return `Verified ${str(d.step)}: the fix holds (${describeChecks(d.findings)})`;
+    case 'step.verification_failed':
+      return `${str(d.step)} did not fix it: ${str(d.reason)} (${describeChecks(d.findings)})`;
+    case 'step.outcome_unknown':
+      return `${str(d.step)}: outcome unknown — ${str(d.reason)}`;
+    case 'remediation.escalated':
+      return `Remediation stopped, handing over to people: ${str(d.reason)}${describeTried(d.tried)}`;
+    case 'remediation.verified':
+    case 'remediation.completed':
+    case 'remediation.cleared':
+    case 'remediation.shadow':
+      return `Remediation ${event.type.slice('remediation.'.length)}: ${str(d.reason)}${describeTried(d.tried)}`;
     default:
       if (event.type.startsWith('incident.') && d.to) {
         return `Status changed from ${str(d.from)} to ${str(d.to)}${d.reason ? `: ${str(d.reason)}` : ''}`;
       }
       return event.type;
   }
+}
+
+function describeChecks(findings: unknown): string {
+  if (!findings || typeof findings !== 'object') return 'no checks';
+  return Object.entries(findings as Record<string, { status?: unknown }>)
+    .map(([id, f]) => `${id} ${str(f?.status)}`)
+    .join(', ');
+}
+
+/** "\nTried: 1. terminate_idle (terminate_connections) verified …" */
+function describeTried(tried: unknown): string {
+  if (!Array.isArray(tried) || tried.length === 0) return '';
+  const lines = (tried as Record<string, unknown>[]).map(
+    (t, i) =>
+      `${i + 1}. ${str(t.step)} (${str(t.action)}): ${str(t.status)}${t.summary ? ` — ${str(t.summary)}` : t.reason ? ` — ${str(t.reason)}` : ''}`,
+  );
+  return `\nTried:\n${lines.join('\n')}`;
 }
 
 interface PlannedStep {
@@ -67,10 +119,10 @@ function describeDecision(d: Record<string, unknown>): string {
   const lines = [`Decision (${str(d.runbookName) || str(d.runbookId)}): ${str(d.text)}`];
   const plan = Array.isArray(d.plan) ? (d.plan as PlannedStep[]) : [];
   if (plan.length > 0) {
-    // execution arrives with the remediation module; until then people must know nothing was done
-    lines.push('Planned remediation (recorded, not executed yet):');
+    // the safety gate decides per step (tier, mode, kill switch); the plan shows what the runbook asked
+    lines.push('Plan (each step is gated by the safety policy before it runs):');
     plan.forEach((step, i) => {
-      const gate = step.requiresApproval === true ? 'needs approval' : 'automatic';
+      const gate = step.requiresApproval === true ? 'needs approval' : 'automatic if the policy allows';
       lines.push(`${i + 1}. ${str(step.description)} (${str(step.action)}, ${gate})`);
     });
   }

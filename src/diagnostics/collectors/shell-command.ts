@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
-import { accessSync, constants, realpathSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { basename } from 'node:path';
 import { z } from 'zod';
 import type { Collector, ConfigProblem } from '../collector.js';
+import { binaryProblems, OVERFLOW_KILL_FACTOR, resolveBinary, runArgv, shellSyntaxIn } from '../run-argv.js';
 import type { Targets } from '../targets.js';
 import { checkArgument, placeholdersOf, renderTemplate, TemplateError } from '../templating.js';
 
@@ -22,126 +20,8 @@ export type ShellCommandConfig = z.infer<typeof ShellCommandConfig>;
 
 /** characters of `value` and of the summary's output excerpt */
 const MAX_LINE_CHARS = 200;
-/** past this multiple of the output cap the command is killed: it is not going to finish on its own */
-const OVERFLOW_KILL_FACTOR = 4;
-
-/** A bare name (`df`, `pg_isready`) or an absolute path without `..` segments. */
-const BINARY = /^(?:[A-Za-z0-9_][A-Za-z0-9._+-]*|(?!.*\/\.\.?(?:\/|$))\/[^\0]+)$/;
-
-// Allowlisting one of these would allow anything: each runs code or another command given in its arguments.
-const SHELLS = /^(?:sh|bash|rbash|zsh|dash|ksh|mksh|ash|csh|tcsh|fish|busybox|toybox)$/;
-const INTERPRETERS =
-  /^(?:(?:python|pypy|perl|ruby|php|lua|luajit)[0-9.]*|node|nodejs|deno|bun|awk|gawk|mawk|nawk|tclsh|wish|expect|osascript)$/;
-const RUNNERS =
-  /^(?:env|sudo|su|doas|runuser|pkexec|xargs|nohup|nice|ionice|timeout|stdbuf|setsid|chroot|unshare|nsenter|taskset|chrt|flock|watch|script|eval|exec|command|builtin|time|strace|ltrace|gdb|parallel|ssh|rsh|find)$/;
-
-/** Why a binary name may never run, whatever the allowlist says; null when it may. */
-function forbiddenBinary(name: string): string | null {
-  if (SHELLS.test(name)) return `${name} is a shell: it would run its arguments as shell code`;
-  if (INTERPRETERS.test(name)) return `${name} is an interpreter: its arguments are code`;
-  if (RUNNERS.test(name)) {
-    return `${name} runs another command (or as another user, or on another host), which would bypass the allowlist`;
-  }
-  return null;
-}
-
-// Shell syntax in an argument means the author expects a shell; none runs, so it would be passed literally.
-const SHELL_SYNTAX = ['$(', '`', '${', '&&', '||', ';', '|', '>', '<'];
-
-function isExecutableFile(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** The file `name` runs: itself when absolute, else the first executable of that name in `path`. */
-function resolveBinary(name: string, path: string): string | null {
-  if (name.startsWith('/')) return isExecutableFile(name) ? name : null;
-  for (const dir of path.split(':')) {
-    if (!dir.startsWith('/')) continue;
-    const candidate = join(dir, name);
-    if (isExecutableFile(candidate)) return candidate;
-  }
-  return null;
-}
-
-/**
- * Whether `binary` is allowlisted: the same name or path; an absolute path whose name is allowed and whose
- * directory is in PATH (what the name would find); a name whose PATH lookup finds an allowed absolute path.
- */
-function isAllowed(binary: string, shell: Targets['shell']): boolean {
-  const dirs = shell.path.split(':');
-  return shell.allow.some((entry) => {
-    if (entry === binary) return true;
-    if (binary.startsWith('/') && !entry.includes('/')) {
-      return basename(binary) === entry && dirs.includes(dirname(binary));
-    }
-    if (!binary.includes('/') && entry.startsWith('/')) {
-      return basename(entry) === binary && resolveBinary(binary, shell.path) === entry;
-    }
-    return false;
-  });
-}
-
-/** Problems of argv[0] alone: shape, allowlist, forbidden binaries (also of what a symlink points to). */
-function binaryProblems(binary: string, shell: Targets['shell']): string[] {
-  if (placeholdersOf(binary).length > 0) {
-    return ['argv[0] is the binary and may not contain placeholders: the incident must not choose what runs'];
-  }
-  if (!BINARY.test(binary)) {
-    return [`argv[0] "${binary}" must be a bare name (looked up in PATH) or an absolute path`];
-  }
-  const problems: string[] = [];
-  const forbidden = forbiddenBinary(basename(binary));
-  if (forbidden) problems.push(`${forbidden}; refused even when allowlisted`);
-  const resolved = resolveBinary(binary, shell.path);
-  if (!forbidden && resolved) {
-    let real = resolved;
-    try {
-      real = realpathSync(resolved);
-    } catch {}
-    const behind = forbiddenBinary(basename(real));
-    if (behind) problems.push(`${binary} is ${real}: ${behind}; refused even when allowlisted`);
-  }
-  if (!isAllowed(binary, shell)) {
-    const where = resolved && resolved !== binary ? ` (${resolved})` : '';
-    const allowed = shell.allow.length > 0 ? shell.allow.join(', ') : 'nothing';
-    problems.push(`"${binary}"${where} is not in the targets file's shell.allow (allowed: ${allowed})`);
-  }
-  return problems;
-}
-
-class TimedOutError extends Error {
-  constructor(ms: number) {
-    super(`timed out after ${ms} ms`);
-    this.name = 'TimedOutError';
-  }
-}
-
-interface Captured {
-  text(): string;
-  truncated(): boolean;
-}
-
-/** Keeps the first `cap` bytes of a stream and keeps draining it, so the writer never blocks on a full pipe. */
-function capture(stream: Readable, cap: number, onOverflow: () => void): Captured {
-  const chunks: Buffer[] = [];
-  let kept = 0;
-  let seen = 0;
-  stream.on('data', (chunk: Buffer) => {
-    seen += chunk.length;
-    if (kept < cap) {
-      const part = chunk.subarray(0, cap - kept);
-      chunks.push(part);
-      kept += part.length;
-    }
-    if (seen > cap * OVERFLOW_KILL_FACTOR) onOverflow();
-  });
-  return { text: () => Buffer.concat(chunks).toString('utf8'), truncated: () => seen > kept };
-}
+/** where the allowlist lives in the targets file, as refusals name it */
+const SHELL_ALLOW = 'shell.allow';
 
 function cut(text: string, max = MAX_LINE_CHARS): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
@@ -186,10 +66,10 @@ export const shellCommandCollector: Collector<ShellCommandConfig> = {
   check(config: ShellCommandConfig, targets: Targets): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
     const binary = config.argv[0] ?? '';
-    for (const message of binaryProblems(binary, targets.shell))
+    for (const message of binaryProblems(binary, targets.shell, SHELL_ALLOW))
       problems.push({ path: ['argv', 0], message });
     config.argv.forEach((arg, i) => {
-      const found = SHELL_SYNTAX.filter((token) => arg.includes(token));
+      const found = shellSyntaxIn(arg);
       if (found.length > 0) {
         problems.push({
           path: ['argv', i],
@@ -222,89 +102,52 @@ export const shellCommandCollector: Collector<ShellCommandConfig> = {
     return { ...config, argv: [binary, ...args.map((arg) => renderTemplate(arg, vars, checkArgument))] };
   },
 
-  collect(config, ctx) {
+  async collect(config, ctx) {
     const [binary = '', ...args] = config.argv;
     const name = basename(binary);
     const shell = ctx.targets.shell;
-    const refused = binaryProblems(binary, shell);
-    if (refused.length > 0) return Promise.reject(new Error(`shell_command: ${refused.join('; ')}`));
+    const refused = binaryProblems(binary, shell, SHELL_ALLOW);
+    if (refused.length > 0) throw new Error(`shell_command: ${refused.join('; ')}`);
     const file = resolveBinary(binary, shell.path);
-    if (!file) return Promise.reject(new Error(`shell_command: ${binary} not found in PATH ${shell.path}`));
-    // the step's signal, and our own bound in case the caller's timer is late
-    const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(ctx.timeoutMs)]);
-    if (signal.aborted) return Promise.reject(new TimedOutError(ctx.timeoutMs));
-
-    return new Promise((resolve, reject) => {
-      const started = performance.now();
-      const child = spawn(file, args, {
-        argv0: binary,
-        shell: false,
-        cwd: config.cwd,
-        // nothing of the bot's environment (tokens, DATABASE_URL) reaches the command
-        env: { PATH: shell.path, LANG: 'C.UTF-8' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        // its own process group, so a kill also reaches whatever it started
-        detached: true,
-      });
-      let overflowed = false;
-      const kill = () => {
-        if (child.pid === undefined) return;
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-      };
-      const overflow = () => {
-        if (overflowed) return;
-        overflowed = true;
-        kill();
-      };
-      const cap = shell.maxOutputBytes;
-      const stdout = capture(child.stdout, cap, overflow);
-      const stderr = capture(child.stderr, cap, overflow);
-      const onAbort = () => {
-        kill();
-        reject(new TimedOutError(ctx.timeoutMs));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-
-      child.once('error', (err) => {
-        signal.removeEventListener('abort', onAbort);
-        kill();
-        reject(new Error(`shell_command: cannot run ${binary}: ${err.message}`, { cause: err }));
-      });
-      child.once('close', (exitCode: number | null, exitSignal: NodeJS.Signals | null) => {
-        signal.removeEventListener('abort', onAbort);
-        const out = stdout.text();
-        const err = stderr.text();
-        const truncated = stdout.truncated() || stderr.truncated();
-        const parsed = parseStdout(out, config.parse);
-        const status =
-          exitSignal !== null
-            ? `${name} killed by ${exitSignal}${overflowed ? ` (output past ${OVERFLOW_KILL_FACTOR}× the ${cap}-byte cap)` : ''}`
-            : `${name} exited ${exitCode}`;
-        const shown =
-          config.parse === 'text'
-            ? lastLine(out) || lastLine(err) || '(no output)'
-            : parsed.parseError
-              ? `${parsed.parseError}${lastLine(err) ? `; stderr: ${lastLine(err)}` : ''}`
-              : `value ${cut(JSON.stringify(parsed.json ?? parsed.value) ?? 'null', 120)}`;
-        resolve({
-          value: parsed.value,
-          result: {
-            exitCode,
-            signal: exitSignal,
-            stdout: out,
-            stderr: err,
-            truncated,
-            durationMs: Math.round(performance.now() - started),
-            ...(parsed.json !== undefined ? { json: parsed.json } : {}),
-            ...(parsed.parseError !== undefined ? { parseError: parsed.parseError } : {}),
-          },
-          summary: `${status}: ${shown}${truncated ? ' (output truncated)' : ''}`,
-        });
-      });
+    if (!file) throw new Error(`shell_command: ${binary} not found in PATH ${shell.path}`);
+    const cap = shell.maxOutputBytes;
+    const run = await runArgv({
+      file,
+      argv0: binary,
+      args,
+      path: shell.path,
+      maxOutputBytes: cap,
+      ...(config.cwd !== undefined ? { cwd: config.cwd } : {}),
+      signal: ctx.signal,
+      timeoutMs: ctx.timeoutMs,
+      label: 'shell_command',
     });
+    const out = run.stdout;
+    const err = run.stderr;
+    const parsed = parseStdout(out, config.parse);
+    const status =
+      run.signal !== null
+        ? `${name} killed by ${run.signal}${run.overflowed ? ` (output past ${OVERFLOW_KILL_FACTOR}× the ${cap}-byte cap)` : ''}`
+        : `${name} exited ${run.exitCode}`;
+    const shown =
+      config.parse === 'text'
+        ? lastLine(out) || lastLine(err) || '(no output)'
+        : parsed.parseError
+          ? `${parsed.parseError}${lastLine(err) ? `; stderr: ${lastLine(err)}` : ''}`
+          : `value ${cut(JSON.stringify(parsed.json ?? parsed.value) ?? 'null', 120)}`;
+    return {
+      value: parsed.value,
+      result: {
+        exitCode: run.exitCode,
+        signal: run.signal,
+        stdout: out,
+        stderr: err,
+        truncated: run.truncated,
+        durationMs: run.durationMs,
+        ...(parsed.json !== undefined ? { json: parsed.json } : {}),
+        ...(parsed.parseError !== undefined ? { parseError: parsed.parseError } : {}),
+      },
+      summary: `${status}: ${shown}${run.truncated ? ' (output truncated)' : ''}`,
+    };
   },
 };

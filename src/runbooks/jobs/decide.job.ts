@@ -67,6 +67,12 @@ export function decideHandler(deps: RunbookJobDeps): JobHandler<DecidePayload> {
             ? (decision.escalation?.why ?? 'escalate')
             : null;
         await storeDecision(tx, execution, decision, { escalate, reason });
+        const remediate = !escalate && decision.plan.length > 0;
+        if (remediate) {
+          await tx.query(`UPDATE runbook_executions SET remediation_status = 'running' WHERE id = $1`, [
+            execution.id,
+          ]);
+        }
         let eventId = await appendEvent(tx, execution.incidentId, 'ai-sre', 'decision.made', true, {
           executionId: execution.id,
           runbookId: execution.runbookId,
@@ -95,6 +101,7 @@ export function decideHandler(deps: RunbookJobDeps): JobHandler<DecidePayload> {
           eventId,
           decision,
           escalate,
+          remediate,
         };
       });
       if (!outcome) return;
@@ -109,6 +116,7 @@ export function decideHandler(deps: RunbookJobDeps): JobHandler<DecidePayload> {
         'runbook decided',
       );
       await deps.changed({ incidentId: outcome.incidentId, eventId: outcome.eventId, urgent: true });
+      if (outcome.remediate) await deps.startRemediation?.(data.executionId);
     },
   };
 }

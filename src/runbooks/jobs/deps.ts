@@ -29,4 +29,6 @@ export interface RunbookJobDeps {
   /** runs of diagnostics, by outcome, for /metrics */
   observeDiagnostic?(type: string, status: string, seconds: number): void;
   observeDecision?(runbook: string, outcome: string): void;
+  /** hands a decided plan to the remediation engine (after the decision commits); never throws */
+  startRemediation?(executionId: number): Promise<void>;
 }

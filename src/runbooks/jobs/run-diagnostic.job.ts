@@ -1,12 +1,10 @@
 import { z } from 'zod';
-import type { AnyCollector, CollectorOutput } from '../../diagnostics/collector.js';
-import { parseDuration } from '../../diagnostics/duration.js';
 import { redactSecrets } from '../../diagnostics/redact.js';
 import type { JobDefinition } from '../../queue/jobs.js';
 import type { JobHandler } from '../../queue/queues.js';
 import type { Queryable } from '../../store/db.js';
 import { type Execution, getExecution, storeResult } from '../execution-repo.js';
-import { errorFinding, type Finding, interpretOutput } from '../interpret.js';
+import { runCheck } from '../run-check.js';
 import type { RunbookJobDeps } from './deps.js';
 
 export const RunDiagnosticPayload = z.object({
@@ -57,9 +55,6 @@ async function stateOf(
   return rows[0] ?? null;
 }
 
-/** extra time a collector gets to notice its abort signal before it is abandoned; milliseconds */
-const ABANDON_GRACE_MS = 1_000;
-
 /**
  * Runs one check with its own timeout and stores what it found. The collector's failure, a timeout, a missing label
  * or a rule that cannot be evaluated all become a stored `error` finding: a diagnostic never blocks the decision.
@@ -79,7 +74,7 @@ export function runDiagnosticHandler(deps: RunbookJobDeps): JobHandler<RunDiagno
       if (!step) return;
       const startedAt = new Date();
       // monitored systems' text is untrusted: secrets are masked before it is stored and shown in Slack
-      const raw = await runStep(execution, step, deps, startedAt);
+      const raw = await runCheck(execution, step, deps, startedAt);
       const finding = {
         ...raw,
         summary: redactSecrets(raw.summary),
@@ -100,57 +95,4 @@ export function runDiagnosticHandler(deps: RunbookJobDeps): JobHandler<RunDiagno
       if (eventId !== null) await deps.changed({ incidentId: execution.incidentId, eventId, urgent: false });
     },
   };
-}
-
-async function runStep(
-  execution: Execution,
-  step: Execution['runbook']['diagnostics'][number],
-  deps: RunbookJobDeps,
-  startedAt: Date,
-): Promise<Finding> {
-  const collector: AnyCollector | undefined = deps.collectors.get(step.type);
-  if (!collector) return errorFinding(`unknown diagnostic type "${step.type}" in this build`);
-  const timeoutMs = parseDuration(step.timeout) ?? 10_000;
-  let rendered: unknown;
-  try {
-    rendered = collector.render(collector.config.parse(step.config), execution.vars);
-  } catch (err) {
-    return errorFinding((err as Error).message);
-  }
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const abandoned = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort(new Error(`timed out after ${timeoutMs} ms`));
-      // a collector that ignores its signal is abandoned a moment later, so the decision is never held up by it
-      timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), ABANDON_GRACE_MS);
-    }, timeoutMs);
-  });
-  let output: CollectorOutput;
-  try {
-    output = await Promise.race([
-      collector.collect(rendered, {
-        signal: controller.signal,
-        timeoutMs,
-        targets: deps.targets,
-        db: deps.db,
-        prometheusUrl: deps.prometheusUrl,
-        lokiUrl: deps.lokiUrl,
-        incident: {
-          id: execution.incidentId,
-          service: execution.vars.incident.service ?? '',
-          openedAt: execution.startedAt,
-        },
-        now: startedAt,
-      }),
-      abandoned,
-    ]);
-  } catch (err) {
-    const message = controller.signal.aborted ? `timed out after ${timeoutMs} ms` : (err as Error).message;
-    deps.log.debug({ execution: execution.id, diagnostic: step.id, err: message }, 'diagnostic failed');
-    return errorFinding(message);
-  } finally {
-    clearTimeout(timer);
-  }
-  return interpretOutput(step, collector.valueType, output, execution.vars);
 }

@@ -13,6 +13,7 @@ export type IncidentCommand =
   | { kind: 'show'; id: number }
   | { kind: 'run'; runbookId: string; target?: string }
   | { kind: 'maintenance'; service: string; durationMs: number; reason: string }
+  | { kind: 'automation'; enabled: boolean | null; service: string | null; reason: string }
   | { kind: 'help' }
   | { kind: 'invalid'; problem: string };
 
@@ -23,6 +24,7 @@ export const INCIDENT_USAGE = [
   '`/incident show <id>` — one incident with its latest events (`42` or `INC-42`)',
   '`/incident run <runbook> [service|INC-id]` — run a runbook by hand (on the open incident, or a new one)',
   '`/incident maintenance <service> <duration|off> [reason…]` — no incidents from anomalies of the service for a while (e.g. `2h`)',
+  '`/incident automation off|on [service] [reason…]` — stop (or resume) automated remediation everywhere or for one service; `/incident automation` shows the state',
   '`/incident help` — this message',
 ].join('\n');
 
@@ -83,6 +85,27 @@ export function parseIncidentCommand(text: string): IncidentCommand {
         kind: 'maintenance',
         service: name.data,
         durationMs: ms,
+        reason: reasonWords.join(' ').slice(0, 500),
+      };
+    }
+    case 'automation': {
+      const [state, ...more] = rest;
+      if (state === undefined) return { kind: 'automation', enabled: null, service: null, reason: '' };
+      const lower = state.toLowerCase();
+      if (lower !== 'on' && lower !== 'off')
+        return { kind: 'invalid', problem: `\`automation\` takes \`on\` or \`off\`, not \`${state}\`` };
+      const [service, ...reasonWords] = more;
+      let name: string | null = null;
+      if (service !== undefined && service !== 'all' && service !== '*') {
+        const parsed = ServiceName.safeParse(service);
+        if (!parsed.success)
+          return { kind: 'invalid', problem: `service \`${service}\`: ${parsed.error.issues[0]?.message}` };
+        name = parsed.data;
+      }
+      return {
+        kind: 'automation',
+        enabled: lower === 'on',
+        service: name,
         reason: reasonWords.join(' ').slice(0, 500),
       };
     }

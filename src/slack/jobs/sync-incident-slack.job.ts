@@ -7,7 +7,9 @@ import type { Metrics } from '../../metrics.js';
 import type { JobDefinition, SyncIncidentSlackPayload } from '../../queue/jobs.js';
 import type { JobHandler } from '../../queue/queues.js';
 import { getExecution, listResults } from '../../runbooks/execution-repo.js';
+import { getApproval } from '../../safety/approvals-repo.js';
 import type { Db, Tx } from '../../store/db.js';
+import { buildApprovalPacket } from '../blocks/approval-packet.js';
 import { buildDiagnosticsSummary } from '../blocks/diagnostics-summary.js';
 import { buildIncidentCard, buildTimelineMessage } from '../blocks/incident-card.js';
 import { fitMessage } from '../blocks/limits.js';
@@ -180,10 +182,19 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
       unsaved = false;
       continue;
     }
+    // An approval request becomes its decision packet with the buttons (edited in place once decided).
+    if (first.type === 'approval.requested' && typeof first.data.approvalId === 'number') {
+      await postApprovalPacket(tx, incidentId, message, first.data.approvalId, deps);
+      postedEventId = first.id;
+      await saveProgress(tx, incidentId, postedRevision, postedEventId);
+      unsaved = false;
+      continue;
+    }
     // The resolution goes on its own and is broadcast to the channel; everything else is one digest per run.
     const resolvedAt = events.findIndex((e) => e.type === 'incident.resolved');
     const startedAt = events.findIndex((e) => e.type === 'runbook.started');
-    const cut = [resolvedAt, startedAt].filter((i) => i > 0).sort((a, b) => a - b)[0];
+    const approvalAt = events.findIndex((e) => e.type === 'approval.requested');
+    const cut = [resolvedAt, startedAt, approvalAt].filter((i) => i > 0).sort((a, b) => a - b)[0];
     const chunk = resolvedAt === 0 ? events.slice(0, 1) : cut !== undefined ? events.slice(0, cut) : events;
     const posts = chunk.map((event) =>
       buildTimelineMessage({
@@ -212,7 +223,73 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
   }
   if (unsaved) await saveProgress(tx, incidentId, postedRevision, postedEventId);
   await updateDiagnosticsSummaries(tx, incidentId, deps);
+  await updateApprovalPackets(tx, incidentId, deps);
   await postAnomalyCharts(tx, incidentId, message, deps);
+}
+
+const packetKey = (approvalId: number) => `approval:${approvalId}`;
+
+async function approvalView(tx: Tx, approvalId: number) {
+  const approval = await getApproval(tx, approvalId);
+  if (!approval) return null;
+  return { approval, message: fitMessage(buildApprovalPacket(approval)) };
+}
+
+/** Posts a guarded step's decision packet in the thread (once: a retry finds it recorded). */
+async function postApprovalPacket(
+  tx: Tx,
+  incidentId: number,
+  thread: { channel: string; ts: string },
+  approvalId: number,
+  deps: SyncDeps,
+): Promise<void> {
+  const key = packetKey(approvalId);
+  const existing = await tx.query('SELECT 1 FROM slack_thread_messages WHERE incident_id = $1 AND key = $2', [
+    incidentId,
+    key,
+  ]);
+  if ((existing.rowCount ?? 0) > 0) return;
+  const view = await approvalView(tx, approvalId);
+  if (!view) return;
+  const res = await deps.slack.chat.postMessage({
+    channel: thread.channel,
+    thread_ts: thread.ts,
+    text: view.message.text,
+    blocks: view.message.blocks,
+    unfurl_links: false,
+  });
+  if (!res.ts) throw new Error('chat.postMessage answered without a ts');
+  await tx.query(
+    `INSERT INTO slack_thread_messages (incident_id, key, channel, ts, posted_revision) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (incident_id, key) DO NOTHING`,
+    [incidentId, key, thread.channel, res.ts, view.approval.revision],
+  );
+}
+
+/** Edits the packets decided (or expired) since they were posted: the buttons give way to who decided and when. */
+async function updateApprovalPackets(tx: Tx, incidentId: number, deps: SyncDeps): Promise<void> {
+  const { rows } = await tx.query<{ key: string; channel: string; ts: string; approval_id: number }>(
+    `SELECT s.key, s.channel, s.ts, a.id AS approval_id
+       FROM slack_thread_messages s JOIN approval_requests a ON s.key = 'approval:' || a.id
+      WHERE s.incident_id = $1 AND a.revision > s.posted_revision
+      ORDER BY a.id`,
+    [incidentId],
+  );
+  for (const row of rows) {
+    const view = await approvalView(tx, row.approval_id);
+    if (!view) continue;
+    await deps.slack.chat.update({
+      channel: row.channel,
+      ts: row.ts,
+      text: view.message.text,
+      blocks: view.message.blocks,
+    });
+    await tx.query(
+      `UPDATE slack_thread_messages SET posted_revision = GREATEST(posted_revision, $3), updated_at = now()
+        WHERE incident_id = $1 AND key = $2`,
+      [incidentId, row.key, view.approval.revision],
+    );
+  }
 }
 
 /**

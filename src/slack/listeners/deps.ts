@@ -1,11 +1,14 @@
 import type { IncidentService } from '../../incidents/incident-service.js';
 import type { Logger } from '../../logger.js';
+import type { RemediationService } from '../../remediation/approval-service.js';
 import type { RunbookService } from '../../runbooks/runbook-service.js';
 
 /** What the Slack listeners may use: domain services only, never the store directly. */
 export interface ListenerDeps {
   incidents: IncidentService;
   runbooks: RunbookService;
+  /** approvals of guarded steps and the kill switch */
+  remediation: RemediationService;
   /** opens (or with 0 ends) a maintenance window of a service: its anomalies open no incident meanwhile */
   maintenance(input: {
     service: string;

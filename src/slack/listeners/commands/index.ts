@@ -5,6 +5,7 @@ import { buildIncidentCard, buildIncidentList, buildTimelineMessage } from '../.
 import { escapeMrkdwn, fitMessage } from '../../blocks/limits.js';
 import { INCIDENT_USAGE, parseIncidentCommand } from '../../commands/incident-command.js';
 import { cardViewOf, describeEvent } from '../../incident-view.js';
+import { groupsOf } from '../../usergroups.js';
 import type { ListenerDeps } from '../deps.js';
 
 /** `/incident …`: acked within Slack's 3 seconds; anything slow happens after the ack and answers ephemerally. */
@@ -97,6 +98,38 @@ export function register(app: App, deps: ListenerDeps): void {
           await ack({
             response_type: 'ephemeral',
             text: 'Could not record the maintenance window (the database is not answering); try again.',
+          });
+        }
+        return;
+      }
+      case 'automation': {
+        try {
+          if (parsed.enabled === null) {
+            await ack({
+              response_type: 'ephemeral',
+              text: await deps.remediation.automationStatus(parsed.service),
+            });
+            return;
+          }
+          const groups = await groupsOf(client, command.user_id, deps.remediation.automationAdmins());
+          const res = await deps.remediation.setAutomation({
+            enabled: parsed.enabled,
+            service: parsed.service,
+            userId: command.user_id,
+            groups,
+            reason: parsed.reason || null,
+          });
+          await ack({
+            response_type: res.ok ? 'in_channel' : 'ephemeral',
+            text: res.ok
+              ? `${parsed.enabled ? ':arrow_forward:' : ':octagonal_sign:'} <@${command.user_id}>: ${res.message}`
+              : res.message,
+          });
+        } catch (err) {
+          deps.log.error({ err }, '/incident automation failed');
+          await ack({
+            response_type: 'ephemeral',
+            text: 'Could not change automation (the database is not answering); nothing changed. Try again.',
           });
         }
         return;

@@ -21,8 +21,11 @@ export function register(app: App, deps: ListenerDeps): void {
       return;
     }
     const incidents = await deps.incidents.listOpen({ service: parsed.service, limit: 20 });
+    const automation = await deps.remediation.automationStatus(parsed.service);
+    const automationBlock = { type: 'context', elements: [{ type: 'mrkdwn', text: automation }] };
     if (incidents.length === 0) {
-      await reply({ text: `All quiet: ${escapeMrkdwn(parsed.service)} has no open incidents.` });
+      const text = `All quiet: ${escapeMrkdwn(parsed.service)} has no open incidents.`;
+      await reply({ text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }, automationBlock] });
       return;
     }
     const list = buildIncidentList(incidents.map(cardViewOf), `Open incidents of ${parsed.service}`);
@@ -32,7 +35,10 @@ export function register(app: App, deps: ListenerDeps): void {
     const recent = events.flatMap(
       (e) => buildTimelineMessage({ type: e.type, actor: e.actor, at: e.at, text: describeEvent(e) }).blocks,
     );
-    const msg = fitMessage({ text: list.text, blocks: [...list.blocks, ...recent] });
+    const msg = fitMessage({
+      text: list.text,
+      blocks: [...list.blocks, automationBlock as never, ...recent],
+    });
     await reply({ text: msg.text, blocks: msg.blocks });
   });
 }

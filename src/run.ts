@@ -4,6 +4,7 @@ import { loadDetectionQueries, startPoller } from './detection/prometheus-poller
 import type { Logger } from './logger.js';
 import { type AnyJobHandler, startWorkers, type Workers } from './queue/queues.js';
 import { remediationHandlers } from './remediation/jobs/handlers.js';
+import { sweepRemediation } from './remediation/sweep.js';
 import { decideHandler } from './runbooks/jobs/decide.job.js';
 import { diagnoseHandler } from './runbooks/jobs/diagnose.job.js';
 import { runDiagnosticHandler } from './runbooks/jobs/run-diagnostic.job.js';
@@ -68,9 +69,13 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
         .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'Slack sweep failed'));
     const sweepRunbooks = () => {
       if (ctx.runbooks.catalog.list().length === 0) return;
-      sweepDiagnoses(ctx, String(Math.floor(Date.now() / SWEEP_INTERVAL_MS)))
+      const window = String(Math.floor(Date.now() / SWEEP_INTERVAL_MS));
+      sweepDiagnoses(ctx, window)
         .then((n) => n > 0 && log.info({ incidents: n }, 'diagnosis sweep re-enqueued runs Redis lost'))
         .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'diagnosis sweep failed'));
+      sweepRemediation({ db: ctx.db, queues: ctx.queues, actionTimeoutMs: config.ACTION_TIMEOUT_MS }, window)
+        .then((n) => n > 0 && log.info({ jobs: n }, 'remediation sweep re-enqueued work Redis lost'))
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'remediation sweep failed'));
     };
     void sweep();
     sweepRunbooks();

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { APPROVE_ACTION, REJECT_ACTION } from '../src/slack/blocks/approval-packet.js';
-import { sendBlockAction, sendSlashCommand } from './helpers/slack-sign.js';
+import { sendBlockAction, sendEvent, sendSlashCommand } from './helpers/slack-sign.js';
 import { deleteKeys, eventually, SIGNING_SECRET, startTestApp, type TestApp } from './helpers/test-app.js';
 
 /** A local stand-in for the services' health checks, admin APIs and deploy API; records every request. */
@@ -84,6 +84,8 @@ const SERVICES = [
   'cleared-svc',
   'crash-svc',
   'p1-svc',
+  'sweep-svc',
+  'sweep-expire-svc',
 ];
 
 describe('remediation: executed inside the safety bounds, approved in Slack, verified or handed over', () => {
@@ -301,7 +303,7 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
   test('shadow mode records what would run and changes nothing', async () => {
     const pids = await openVictims(`victim-${run}-b`, 3);
     const incident = await fire('PoolIdle', 'shadow-svc', { app: `victim-${run}-b` });
-    const step = await stepIn(incident, ['dry_run', 'started', 'succeeded', 'refused']);
+    const step = await stepIn(incident, ['dry_run', 'succeeded', 'failed', 'refused']);
     assert.equal(step.status, 'dry_run');
     assert.equal(step.mode, 'shadow');
     assert.equal(await alive(pids), 3, 'nothing was terminated');
@@ -340,7 +342,7 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
 
     const pids = await openVictims(`victim-${run}-k`, 3);
     const incident = await fire('PoolIdle', 'kill-svc', { app: `victim-${run}-k` });
-    const step = await stepIn(incident, ['skipped', 'verified', 'started', 'succeeded']);
+    const step = await stepIn(incident, ['skipped', 'verified', 'succeeded', 'failed']);
     assert.equal(step.status, 'skipped');
     assert.match(
       step.reason ?? '',
@@ -348,6 +350,23 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
     );
     assert.equal(await alive(pids), 3, 'nothing was terminated while automation was off');
     await eventually('escalated', async () => (await statusOf(incident)) === 'escalated');
+
+    // @ai-sre status shows the switch
+    await sendEvent(t.baseUrl, SIGNING_SECRET, {
+      type: 'app_mention',
+      user: 'U0BOB',
+      text: '<@U0BOT> status kill-svc',
+      ts: `${Date.now() / 1000}`,
+      channel: 'C0OPS',
+    });
+    await t.stub.waitFor((calls) =>
+      calls.some(
+        (c) =>
+          c.method === 'chat.postMessage' &&
+          c.args.channel === 'C0OPS' &&
+          JSON.stringify(c.args.blocks ?? []).includes('Automation is *off* for kill-svc'),
+      ),
+    );
 
     const on = await slash('automation on kill-svc', 'U0ADMIN');
     assert.match(JSON.parse(on.body).text, /back on for kill-svc/);
@@ -592,5 +611,48 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
     assert.equal(final.status, 'verification_failed', 'verified (still broken), not re-run');
     assert.equal(adminCalls('/admin/crash-svc/breaker').length, 0, 'the action was not run a second time');
     await eventually('escalated', async () => (await statusOf(incident)) === 'escalated');
+  });
+
+  test('the sweep re-enqueues what Redis lost: an approved step that never ran, a request past its expiry', async () => {
+    admin.health.set('sweep-svc', 503);
+    admin.fixable.add('sweep-svc');
+    const incident = await fire('BreakerNeeded', 'sweep-svc');
+    const approval = await approvalOf(incident);
+    const [step] = await stepsOf(incident);
+    assert.ok(step);
+    // the approval committed, but its step job never reached Redis
+    await t.query(
+      `UPDATE approval_requests SET status = 'approved', decided_by = 'U0APPROVER' WHERE id = $1`,
+      [approval.id],
+    );
+    await t.query(
+      `UPDATE remediation_steps SET status = 'approved', updated_at = now() - interval '3 minutes' WHERE id = $1`,
+      [step.id],
+    );
+    admin.health.set('sweep-expire-svc', 503);
+    const other = await fire('BreakerNeeded', 'sweep-expire-svc');
+    const pending = await approvalOf(other);
+    await t.query(`UPDATE approval_requests SET expires_at = now() - interval '1 minute' WHERE id = $1`, [
+      pending.id,
+    ]);
+
+    const { sweepRemediation } = await import('../src/remediation/sweep.js');
+    const enqueued = await sweepRemediation(
+      { db: t.app.ctx.db, queues: t.app.ctx.queues, actionTimeoutMs: 120_000 },
+      'test',
+    );
+    assert.ok(enqueued >= 2, `enqueued ${enqueued}`);
+    const ran = await stepIn(incident, ['verified', 'verification_failed', 'failed']);
+    assert.equal(ran.status, 'verified');
+    assert.equal(adminCalls('/admin/sweep-svc/breaker').length, 1);
+    await eventually('the stale request expired', async () => (await approvalOf(other)).status === 'expired');
+    await eventually('escalated', async () => (await statusOf(other)) === 'escalated');
+    // a second sweep finds nothing owed for these two
+    await eventually('resolved', async () => (await statusOf(incident)) === 'resolved');
+    await sweepRemediation(
+      { db: t.app.ctx.db, queues: t.app.ctx.queues, actionTimeoutMs: 120_000 },
+      'test-2',
+    );
+    assert.equal(adminCalls('/admin/sweep-svc/breaker').length, 1, 'nothing ran twice');
   });
 });

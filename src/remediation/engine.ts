@@ -123,6 +123,8 @@ export async function visitStep(deps: RemediationDeps, executionId: number, posi
       await recover(deps, loaded, step, row);
       return;
     case 'succeeded':
+    case 'unknown':
+      // `unknown` only goes on when the step verifies; without verification it has already escalated
       await afterSuccess(deps, loaded, step, row);
       return;
     default:

@@ -40,6 +40,8 @@ export const ExpireApprovalPayload = z.object({
   approvalId: z.number().int().positive(),
   /** bumped when the job ran before Postgres' clock said the request expired */
   check: z.number().int().nonnegative().default(0),
+  /** set by the sweep, so its job is not swallowed by an earlier one with the same id */
+  sweep: z.string().max(40).optional(),
 });
 export type ExpireApprovalPayload = z.infer<typeof ExpireApprovalPayload>;
 
@@ -47,7 +49,7 @@ export const expireApprovalJob: JobDefinition<ExpireApprovalPayload> = {
   queue: 'remediation',
   name: 'approval.expire',
   payload: ExpireApprovalPayload,
-  jobId: (d) => `approval-expire-${d.approvalId}-${d.check}`,
+  jobId: (d) => `approval-expire-${d.approvalId}-${d.check}${d.sweep ? `-${d.sweep}` : ''}`,
   attempts: 8,
   backoffMs: 1_000,
 };

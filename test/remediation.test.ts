@@ -291,8 +291,9 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
     assert.ok(types.indexOf('step.started') < types.indexOf('step.executed'));
     assert.ok(types.indexOf('step.executed') < types.indexOf('step.verified'));
     const executed = (await eventsOf(incident)).find((e) => e.type === 'step.executed');
-    assert.equal(typeof executed?.data.durationMs, 'number');
-    assert.deepEqual((executed?.data.inputs as { application?: string }).application, `victim-${run}-a`);
+    assert.ok(executed);
+    assert.equal(typeof executed.data.durationMs, 'number');
+    assert.deepEqual((executed.data.inputs as { application?: string }).application, `victim-${run}-a`);
     await t.stub.waitFor((calls) =>
       calls.some(
         (c) => c.method === 'chat.postMessage' && JSON.stringify(c.args).includes('Verified terminate_idle'),
@@ -564,9 +565,10 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
     assert.equal(adminCalls('/admin/nofix-svc/breaker').length, 1);
     await eventually('escalated', async () => (await statusOf(incident)) === 'escalated');
     const escalated = (await eventsOf(incident)).find((e) => e.type === 'remediation.escalated');
-    assert.match(String(escalated?.data.reason), /open_breaker did not fix it/);
+    assert.ok(escalated);
+    assert.match(String(escalated.data.reason), /open_breaker did not fix it/);
     assert.deepEqual(
-      (escalated?.data.tried as { step: string; status: string }[]).map((x) => [x.step, x.status]),
+      (escalated.data.tried as { step: string; status: string }[]).map((x) => [x.step, x.status]),
       [['open_breaker', 'verification_failed']],
     );
   });

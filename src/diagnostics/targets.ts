@@ -3,6 +3,31 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AppError } from '../errors.js';
 
+const PostgresUrl = z.string().regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' });
+const RedisTargets = z
+  .record(
+    z.string(),
+    z.strictObject({ url: z.string().regex(/^rediss?:\/\//, { error: 'expected a redis:// URL' }) }),
+  )
+  .default({});
+
+/** Binaries a runbook may run without a shell (shells and interpreters are refused even when listed), and the cap. */
+const ProgramAllowlist = z
+  .strictObject({
+    /** binary names (looked up in `path`) or absolute paths */
+    allow: z.array(z.string().min(1)).default([]),
+    /** bytes kept of stdout and of stderr each; default 64 KiB */
+    maxOutputBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(10 * 1024 * 1024)
+      .default(65_536),
+    /** the PATH commands run with (the rest of the environment is scrubbed) */
+    path: z.string().default('/usr/local/bin:/usr/bin:/bin'),
+  })
+  .default({ allow: [], maxOutputBytes: 65_536, path: '/usr/local/bin:/usr/bin:/bin' });
+
 /** A Kubernetes API: a kubeconfig file (optionally one context of it), the in-cluster service account, or explicit. */
 export const KubernetesCluster = z.union([
   z.strictObject({
@@ -68,35 +93,11 @@ export type ServicePlatform = z.infer<typeof ServicePlatform>;
  */
 export const RemediationTargets = z.strictObject({
   /** terminate_connections / cancel_query: name → a connection whose role may signal backends (pg_signal_backend) */
-  databases: z
-    .record(
-      z.string(),
-      z.strictObject({
-        url: z.string().regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' }),
-      }),
-    )
-    .default({}),
+  databases: z.record(z.string(), z.strictObject({ url: PostgresUrl })).default({}),
   /** flush_cache: name → connection */
-  redis: z
-    .record(
-      z.string(),
-      z.strictObject({ url: z.string().regex(/^rediss?:\/\//, { error: 'expected a redis:// URL' }) }),
-    )
-    .default({}),
-  /** run_script: binaries a remediation may run (no shell; shells and interpreters refused even when listed) */
-  scripts: z
-    .strictObject({
-      allow: z.array(z.string().min(1)).default([]),
-      /** bytes kept of stdout and of stderr each; default 64 KiB */
-      maxOutputBytes: z
-        .number()
-        .int()
-        .positive()
-        .max(10 * 1024 * 1024)
-        .default(65_536),
-      path: z.string().default('/usr/local/bin:/usr/bin:/bin'),
-    })
-    .default({ allow: [], maxOutputBytes: 65_536, path: '/usr/local/bin:/usr/bin:/bin' }),
+  redis: RedisTargets,
+  /** run_script: binaries a remediation may run (not the diagnostics' read-only list) */
+  scripts: ProgramAllowlist,
   /** http_request: URL prefixes a request may go to (e.g. `http://payment-admin.internal:9081/admin/`); none → refused */
   http: z
     .strictObject({ allow: z.array(z.string().regex(/^https?:\/\//)).default([]) })
@@ -120,7 +121,7 @@ export const Targets = z
       .record(
         z.string(),
         z.strictObject({
-          url: z.string().regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' }),
+          url: PostgresUrl,
           /** per-statement limit inside the READ ONLY transaction; milliseconds; default 5000 */
           statementTimeoutMs: z.number().int().positive().max(600_000).default(5_000),
           /** most rows returned; default 100 */
@@ -129,28 +130,9 @@ export const Targets = z
       )
       .default({}),
     /** Redis targets of `redis_info`: name → connection */
-    redis: z
-      .record(
-        z.string(),
-        z.strictObject({ url: z.string().regex(/^rediss?:\/\//, { error: 'expected a redis:// URL' }) }),
-      )
-      .default({}),
+    redis: RedisTargets,
     /** `shell_command`: the only binaries a runbook may run, and the output cap */
-    shell: z
-      .strictObject({
-        /** binary names (looked up in PATH) or absolute paths */
-        allow: z.array(z.string().min(1)).default([]),
-        /** bytes kept of stdout and of stderr each; default 64 KiB */
-        maxOutputBytes: z
-          .number()
-          .int()
-          .positive()
-          .max(10 * 1024 * 1024)
-          .default(65_536),
-        /** the PATH commands run with (the rest of the environment is scrubbed) */
-        path: z.string().default('/usr/local/bin:/usr/bin:/bin'),
-      })
-      .default({ allow: [], maxOutputBytes: 65_536, path: '/usr/local/bin:/usr/bin:/bin' }),
+    shell: ProgramAllowlist,
     /** `log_search` file sources: name → glob-free list of files (a directory means every file in it) */
     logs: z.record(z.string(), z.strictObject({ paths: z.array(z.string().min(1)).min(1) })).default({}),
     /** per-service values for templates (`{{service.health_url}}`): service name → key → string */

@@ -93,6 +93,8 @@ const EnvShape = z.object({
   TARGETS_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/targets.yml')),
   /** the safety policy: modes, approvers, tier tightening, hard limits (YAML; missing = supervised, nobody approves) */
   SAFETY_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/safety.yml')),
+  /** a worker's claim on a job; a killed worker's jobs are taken over after about twice this; milliseconds */
+  WORKER_LOCK_MS: z.preprocess(emptyAsUndefined, intInRange(1_000, 600_000).default(30_000)),
   /** longest one remediation action may run before it is aborted; milliseconds; default 120000 */
   ACTION_TIMEOUT_MS: z.preprocess(emptyAsUndefined, intInRange(1_000, 3_600_000).default(120_000)),
   /** Prometheus HTTP API base URL for `prometheus_query` diagnostics, e.g. http://prometheus:9090 */

@@ -71,7 +71,11 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     lazyConnect: false,
   });
   redis.on('error', (err) => log.debug({ err: err.message }, 'redis connection error'));
-  const queueSettings: QueueSettings = { redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX };
+  const queueSettings: QueueSettings = {
+    redisUrl: config.REDIS_URL,
+    prefix: config.QUEUE_PREFIX,
+    lockMs: config.WORKER_LOCK_MS,
+  };
   const queues = createQueues(queueSettings);
   const metrics = createMetrics();
 

@@ -5,6 +5,11 @@ import { type JobDefinition, QUEUE_NAMES, type QueueName } from './jobs.js';
 export interface QueueSettings {
   redisUrl: string;
   prefix: string;
+  /**
+   * how long a worker's claim on a job lasts without renewal, and how often stalled jobs are looked for; a killed
+   * worker's jobs go to another worker after about twice this; milliseconds; default 30000 (BullMQ's)
+   */
+  lockMs?: number;
 }
 
 /** A job definition with the code that does the work. */
@@ -175,6 +180,7 @@ export function startWorkers(settings: QueueSettings, handlers: AnyJobHandler[],
         connection: { url: settings.redisUrl, maxRetriesPerRequest: null },
         concurrency,
         autorun: true,
+        ...(settings.lockMs ? { lockDuration: settings.lockMs, stalledInterval: settings.lockMs } : {}),
       },
     );
     worker.on('failed', (job, err) => {

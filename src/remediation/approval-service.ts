@@ -1,3 +1,4 @@
+import { getIncident } from '../incidents/lifecycle.js';
 import { appendEvent, getExecution } from '../runbooks/execution-repo.js';
 import { moveIncident } from '../runbooks/incident-status.js';
 import { type Approval, getApproval, settleApproval } from '../safety/approvals-repo.js';
@@ -99,7 +100,7 @@ export function createRemediationService(
           const eventId = await expireNow(tx, approval);
           const refused = await refuse(
             'expired',
-            `Nothing changed: this request expired at ${when(approval.expiresAt)}; the incident was escalated.`,
+            `Nothing changed: this request expired at ${when(approval.expiresAt)}.`,
           );
           return { ...refused, eventId: eventId ?? refused.eventId };
         }
@@ -246,8 +247,31 @@ export function createRemediationService(
   };
 }
 
-/** Marks a pending request expired and escalates; returns the last event id. */
+/**
+ * Marks a pending request expired and escalates; returns the last event id. A request whose incident resolved in the
+ * meantime is cancelled instead: nobody needs to decide any more.
+ */
 async function expireNow(tx: Tx, approval: Approval): Promise<number> {
+  const incident = await getIncident(tx, approval.incidentId);
+  if (incident?.status === 'resolved') {
+    await settleApproval(tx, approval.id, 'cancelled', null);
+    await moveStep(tx, approval.stepRowId, ['awaiting_approval'], 'skipped', {
+      reason: 'the incident resolved before anyone decided',
+    });
+    await tx.query(
+      `UPDATE runbook_executions SET remediation_status = 'cleared', remediation_finished_at = now(), revision = revision + 1
+        WHERE id = $1 AND remediation_status = 'running'`,
+      [approval.executionId],
+    );
+    return appendEvent(tx, approval.incidentId, 'ai-sre', 'step.skipped', true, {
+      approvalId: approval.id,
+      executionId: approval.executionId,
+      step: approval.packet.step.id,
+      action: approval.packet.step.action,
+      kind: 'incident_resolved',
+      reason: 'the incident resolved before anyone decided; the request is cancelled',
+    });
+  }
   await settleApproval(tx, approval.id, 'expired', null);
   await moveStep(tx, approval.stepRowId, ['awaiting_approval'], 'expired', {
     reason: `nobody approved it by ${when(approval.expiresAt)}`,

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { type RunningApp, startApp } from '../../src/run.js';
+import { type Role, type RunningApp, startApp } from '../../src/run.js';
 import { type SlackStub, startSlackStub } from './slack-stub.js';
 
 export const WEBHOOK_TOKEN = 'test-webhook-token-0123456789';
@@ -14,6 +14,8 @@ export interface TestApp {
   baseUrl: string;
   stub: SlackStub;
   databaseUrl: string;
+  /** the environment the app was configured with (for a second process of the same app) */
+  env: Record<string, string>;
   /** run SQL against the test's own database */
   query<T extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   /** POST a JSON (or raw string) body to a webhook route with the bearer token unless told otherwise */
@@ -33,7 +35,7 @@ export interface TestApp {
  */
 export async function startTestApp(
   env: Record<string, string> = {},
-  opts: { viaPort?: number; prepareStub?: (stub: SlackStub) => void } = {},
+  opts: { viaPort?: number; prepareStub?: (stub: SlackStub) => void; role?: Role } = {},
 ): Promise<TestApp> {
   const id = randomBytes(5).toString('hex');
   const databaseUrl = `postgres://postgres@127.0.0.1:5432/ai_sre_test_${id}`;
@@ -42,7 +44,7 @@ export async function startTestApp(
   const prefix = `ai-sre-test-${id}`;
   const stub = await startSlackStub();
   opts.prepareStub?.(stub);
-  const config = loadConfig({
+  const appEnv: Record<string, string> = {
     DATABASE_URL: appDatabaseUrl,
     REDIS_URL: 'redis://127.0.0.1:6379',
     QUEUE_PREFIX: prefix,
@@ -59,8 +61,9 @@ export async function startTestApp(
     RUNBOOKS_DIR: 'test/fixtures/runbooks-none',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
-  });
-  const app = await startApp(config, createLogger(config.LOG_LEVEL));
+  };
+  const config = loadConfig(appEnv);
+  const app = await startApp(config, createLogger(config.LOG_LEVEL), opts.role ?? 'all');
   const baseUrl = `http://127.0.0.1:${app.server?.port}`;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   pool.on('error', () => {});
@@ -69,6 +72,7 @@ export async function startTestApp(
     baseUrl,
     stub,
     databaseUrl,
+    env: appEnv,
     async query(sql, params) {
       return (await pool.query(sql, params)).rows;
     },

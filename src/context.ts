@@ -219,6 +219,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     notify: slack ? createNotifier({ client: slack.client, router: slack.router, db: jobsDb }) : undefined,
     log,
     actionTimeoutMs: config.ACTION_TIMEOUT_MS,
+    observeStep: (action, outcome) => metrics.remediationSteps.inc({ action, outcome }),
   };
   /** Every new incident gets its diagnostics; Postgres holds the incident, so a failed enqueue is retried by the sweep. */
   const startDiagnosis = async (incidentId: number): Promise<void> => {

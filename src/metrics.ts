@@ -54,6 +54,12 @@ export function createMetrics() {
       labelNames: ['runbook', 'outcome'] as const,
       registers: [registry],
     }),
+    remediationSteps: new Counter({
+      name: 'ai_sre_remediation_steps_total',
+      help: 'Remediation steps by action and how they ended (succeeded, failed, refused, skipped, dry_run, verified, verification_failed, rejected, expired)',
+      labelNames: ['action', 'outcome'] as const,
+      registers: [registry],
+    }),
     queueDepth: new Gauge({
       name: 'ai_sre_queue_jobs',
       help: 'Jobs per queue and state, read at scrape time',

@@ -53,6 +53,8 @@ export interface RemediationDeps {
   log: Logger;
   /** per action; milliseconds; default 120000 */
   actionTimeoutMs: number;
+  /** counts how steps end, for /metrics */
+  observeStep?(action: string, outcome: string): void;
 }
 
 /** Verification re-checks: about five per window, at least a second and at most a minute apart; milliseconds */
@@ -735,6 +737,7 @@ async function run(deps: RemediationDeps, loaded: Loaded, step: PlanStep, row: S
     return id;
   });
   deps.log.info({ incident: incident.id, step: step.id, status, durationMs }, 'remediation step ran');
+  deps.observeStep?.(step.action, status);
   if (eventId !== null) await deps.changed({ incidentId: incident.id, eventId, urgent: true });
   if (status === 'succeeded') {
     const after = await getStep(deps.db, { id: row.id });
@@ -768,6 +771,7 @@ async function stopStep(
     return (await stopAndEscalate(tx, execution, `${row.stepId} ${status}: ${reason}`)) ?? id;
   });
   deps.log.warn({ incident: incident.id, step: row.stepId, kind, reason }, `remediation step ${status}`);
+  deps.observeStep?.(row.action, status);
   if (eventId !== null) await deps.changed({ incidentId: incident.id, eventId, urgent: true });
 }
 
@@ -894,6 +898,7 @@ export async function verifyStep(deps: RemediationDeps, stepRowId: number, check
     return (await stopAndEscalate(tx, execution, `${step.id} did not fix it: ${reason}`)) ?? id;
   });
   if (eventId === null) return;
+  deps.observeStep?.(step.action, fixed ? 'verified' : 'verification_failed');
   await deps.changed({ incidentId: incident.id, eventId, urgent: true });
   if (fixed) await next(deps, execution.id, row.position);
 }

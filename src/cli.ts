@@ -116,6 +116,7 @@ async function runbooksCommand(
         diagnosticsFile: values.diagnostics,
         runbooksDir: config.RUNBOOKS_DIR,
         targetsFile: config.TARGETS_FILE,
+        safetyFile: config.SAFETY_FILE,
       },
       io,
     );

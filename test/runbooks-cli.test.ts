@@ -101,7 +101,12 @@ describe('ai-sre runbooks validate / dry-run', () => {
     );
     assert.match(run.stdout, /\[1\] idle_sessions_hold_slots: confirmed/);
     assert.match(run.stdout, /Decision: .*→ terminate sessions idle in a transaction/);
-    assert.match(run.stdout, /Plan:\n {2}1\. Terminate sessions idle in a transaction/);
+    assert.match(
+      run.stdout,
+      /Plan \(gated by the safety policy\):\n {2}1\. Terminate sessions idle in a transaction.*\[terminate_connections\] guarded · supervised → waits for approval/,
+      'the shipped policy is supervised',
+    );
+    assert.match(run.stdout, /target postgres:main\n.*"state":"idle in transaction"/);
   });
 
   test('dry-run without results prints the decision tree; an unknown runbook is an error', async () => {

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { ConfigProblem } from '../diagnostics/collector.js';
 import type { Targets } from '../diagnostics/targets.js';
 import type { TemplateVars } from '../diagnostics/templating.js';
@@ -116,4 +116,120 @@ export const OUTPUT_EXCERPT_CHARS = 2_000;
 
 export function excerpt(text: string): string {
   return text.length > OUTPUT_EXCERPT_CHARS ? `${text.slice(0, OUTPUT_EXCERPT_CHARS)}…` : text;
+}
+
+/** Throws ForbiddenActionError naming every problem (`<action> refused: <path>: <message>; …`); for execute(). */
+export function refuseProblems(action: string, problems: ConfigProblem[]): void {
+  if (problems.length === 0) return;
+  const text = problems.map((p) => `${p.path.join('.') || '(config)'}: ${p.message}`).join('; ');
+  throw new ForbiddenActionError(`${action} refused: ${text}`);
+}
+
+/** Re-parses a config with its strict schema at execution: it may not have come through the loader. */
+export function reparseConfig<C>(action: string, schema: z.ZodType<C>, config: unknown): C {
+  const parsed = schema.safeParse(config);
+  if (parsed.success) return parsed.data;
+  refuseProblems(
+    action,
+    parsed.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message })),
+  );
+  throw new ForbiddenActionError(`${action} refused: invalid config`);
+}
+
+/**
+ * A strict config object whose unknown-key error names the key and the fields expected, and says plainly why a key
+ * is refused when it looks like a way around the executor (`sql`, `command`, `flushall`, …).
+ */
+export function strictActionConfig<S extends z.ZodRawShape>(
+  action: string,
+  shape: S,
+  refused: { keys: ReadonlySet<string>; why: (key: string, fields: string) => string },
+) {
+  const fields = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => {
+      if (issue.code !== 'unrecognized_keys') return undefined;
+      return issue.keys
+        .map((key) =>
+          refused.keys.has(key.toLowerCase())
+            ? refused.why(key, fields)
+            : `unknown field "${key}" in ${action}: expected ${fields}`,
+        )
+        .join('; ');
+    },
+  });
+}
+
+/**
+ * `limit`: required, a whole number in 1..max of `unit` (keys, sessions); the error names the field and the bound.
+ * `verb` says what a run does to them ("remove", "touch").
+ */
+export function limitField(max: number, unit: string, verb: string) {
+  return z
+    .number({
+      error: (issue) =>
+        issue.input === undefined
+          ? `limit is required: the most ${unit} one run may ${verb} (1 to ${max})`
+          : `limit: expected a whole number of ${unit} from 1 to ${max}`,
+    })
+    .int({ error: `limit: expected a whole number of ${unit} from 1 to ${max}` })
+    .min(1, { error: `limit: expected a whole number of ${unit} from 1 to ${max}` })
+    .max(max, { error: `limit: at most ${max} ${unit} per run` });
+}
+
+/** The step's signal aborted (its timeout) while a connection was in use; the connection was closed. */
+export class AbortedError extends Error {
+  constructor(ms: number) {
+    super(`timed out after ${ms} ms`);
+    this.name = 'AbortedError';
+  }
+}
+
+/**
+ * Ties a connection to the step's signal: once it aborts, every `guard`ed call rejects with AbortedError and `close`
+ * runs (a client's pending call alone may hang). `release()` unhooks the listener when the work is done.
+ */
+export function abortGuard(
+  signal: AbortSignal,
+  timeoutMs: number,
+  close: () => void,
+): { guard: <T>(promise: Promise<T>) => Promise<T>; release: () => void } {
+  let rejectAborted: (err: Error) => void = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    rejectAborted = reject;
+  });
+  aborted.catch(() => {});
+  const onAbort = () => {
+    rejectAborted(new AbortedError(timeoutMs));
+    close();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    guard: <T>(promise: Promise<T>): Promise<T> => {
+      promise.catch(() => {});
+      return Promise.race([promise, aborted]);
+    },
+    release: () => signal.removeEventListener('abort', onAbort),
+  };
+}
+
+function errorCode(err: unknown): string | undefined {
+  return err && typeof err === 'object' && 'code' in err ? String(err.code) : undefined;
+}
+
+/** Why a request failed, in plain words; fetch wraps the socket error in `cause`, node:https throws it directly. */
+export function describeIoError(err: unknown): string {
+  const cause = err instanceof Error ? err.cause : undefined;
+  switch (errorCode(cause) ?? errorCode(err)) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found';
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+      return 'connection reset';
+  }
+  if (cause instanceof Error) return cause.message;
+  return err instanceof Error ? err.message : String(err);
 }

@@ -2,10 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ALERT_SOURCES } from '../alerts/webhook-routes.js';
 import type { AnyCollector } from '../diagnostics/collector.js';
+import { redactSecrets } from '../diagnostics/redact.js';
 import { COLLECTORS } from '../diagnostics/registry.js';
 import { loadTargets } from '../diagnostics/targets.js';
 import type { TemplateVars } from '../diagnostics/templating.js';
 import { EXECUTORS } from '../remediation/registry.js';
+import { DEFAULT_POLICY, loadPolicy, resolveStepPolicy } from '../safety/policy.js';
 import { decide } from './decide.js';
 import { errorFinding, type Finding, interpretOutput } from './interpret.js';
 import { formatProblem, type LoadedRunbook, loadRunbooks } from './loader.js';
@@ -80,10 +82,19 @@ function alertFrom(body: unknown): {
  * would run for that alert and, given results, the decision and plan. Reads files only; touches nothing.
  */
 export async function dryRunRunbook(
-  opts: { id: string; alertFile: string; diagnosticsFile?: string; runbooksDir: string; targetsFile: string },
+  opts: {
+    id: string;
+    alertFile: string;
+    diagnosticsFile?: string;
+    runbooksDir: string;
+    targetsFile: string;
+    /** the safety policy: each planned step is shown with the tier and mode it would get; default none */
+    safetyFile?: string;
+  },
   io: CliIo,
 ): Promise<number> {
   const targets = await loadTargets(opts.targetsFile);
+  const policy = opts.safetyFile ? await loadPolicy(opts.safetyFile) : DEFAULT_POLICY;
   const { runbooks, problems } = await loadRunbooks([opts.runbooksDir], {
     collectors: COLLECTORS,
     targets,
@@ -147,9 +158,32 @@ export async function dryRunRunbook(
   }
   io.out(`\nDecision: ${decision.text}\n`);
   if (decision.plan.length > 0) {
-    io.out('Plan:\n');
+    io.out('Plan (gated by the safety policy):\n');
     decision.plan.forEach((s, i) => {
-      io.out(`  ${i + 1}. ${s.description} [${s.action}${s.requiresApproval ? ', needs approval' : ''}]\n`);
+      const gate = resolveStepPolicy(policy, {
+        action: s.action,
+        requiresApproval: s.requiresApproval,
+        service,
+        runbookId: runbook.id,
+      });
+      const what =
+        gate.mode === 'shadow'
+          ? 'dry run only'
+          : gate.tier === 'safe'
+            ? 'runs on its own'
+            : gate.tier === 'guarded'
+              ? `waits for approval (${gate.approvers.join(', ') || 'nobody may approve: escalates'})`
+              : 'refused';
+      io.out(`  ${i + 1}. ${s.description} [${s.action}] ${gate.tier} · ${gate.mode} → ${what}\n`);
+      const executor = EXECUTORS.get(s.action);
+      if (!executor) return;
+      try {
+        const rendered = executor.render(executor.config.parse(s.config), vars);
+        const d = executor.describe(rendered, targets, { id: 0, service, severity, title });
+        io.out(`     target ${d.target}\n     ${redactSecrets(JSON.stringify(rendered))}\n`);
+      } catch (err) {
+        io.out(`     ! would be refused: ${(err as Error).message}\n`);
+      }
     });
   }
   return 0;

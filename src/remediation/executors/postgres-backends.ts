@@ -4,11 +4,19 @@ import type { ConfigProblem } from '../../diagnostics/collector.js';
 import { redactSecrets } from '../../diagnostics/redact.js';
 import type { Targets } from '../../diagnostics/targets.js';
 import { placeholdersOf, renderTemplate, type TemplateVars } from '../../diagnostics/templating.js';
-import { ForbiddenActionError } from '../executor.js';
+import {
+  AbortedError,
+  type ActionExecutor,
+  abortGuard,
+  ForbiddenActionError,
+  refuseProblems,
+  reparseConfig,
+  strictActionConfig,
+} from '../executor.js';
 
 /**
  * What terminate_connections and cancel_query share: the optional filters, the strict config shape, the target
- * check, and the one statement that picks backends from pg_stat_activity and signals them.
+ * check, the one statement that picks backends from pg_stat_activity and signals them, and the executor around it.
  */
 
 /** application_name of the remediation connection; every `ai-sre*` session is excluded from both actions */
@@ -57,37 +65,15 @@ export interface BackendFilters {
  * the key looks like one (`sql`, `query`, …).
  */
 export function strictBackendConfig<S extends z.ZodRawShape>(action: string, shape: S) {
-  const fields = Object.keys(shape).join(', ');
-  return z.strictObject(shape, {
-    error: (issue) => {
-      if (issue.code !== 'unrecognized_keys') return undefined;
-      return issue.keys
-        .map((key) =>
-          SQL_KEYS.has(key.toLowerCase())
-            ? `"${key}": free SQL is not allowed in remediation; ${action} builds its own statement from ${fields}`
-            : `unknown field "${key}" in ${action}: expected ${fields}`,
-        )
-        .join('; ');
-    },
+  return strictActionConfig(action, shape, {
+    keys: SQL_KEYS,
+    why: (key, fields) =>
+      `"${key}": free SQL is not allowed in remediation; ${action} builds its own statement from ${fields}`,
   });
 }
 
-/** `limit`: required, a whole number in 1..max; the error names the field and the bound. */
-export function limitField(max: number, unit: string) {
-  return z
-    .number({
-      error: (issue) =>
-        issue.input === undefined
-          ? `limit is required: the most ${unit} one run may touch (1 to ${max})`
-          : `limit: expected a whole number of ${unit} from 1 to ${max}`,
-    })
-    .int({ error: `limit: expected a whole number of ${unit} from 1 to ${max}` })
-    .min(1, { error: `limit: expected a whole number of ${unit} from 1 to ${max}` })
-    .max(max, { error: `limit: at most ${max} ${unit} per run` });
-}
-
 /** Load-time and pre-execution problems shared by both actions: the target and the filters. */
-export function checkBackendConfig(
+function checkBackendConfig(
   config: { target: string } & BackendFilters,
   targets: Targets,
 ): ConfigProblem[] {
@@ -118,26 +104,8 @@ export function checkBackendConfig(
   return problems;
 }
 
-/** Throws ForbiddenActionError listing every problem; for execute(), which re-checks the rendered config. */
-export function refuseProblems(action: string, problems: ConfigProblem[]): void {
-  if (problems.length === 0) return;
-  const text = problems.map((p) => `${p.path.join('.') || '(config)'}: ${p.message}`).join('; ');
-  throw new ForbiddenActionError(`${action} refused: ${text}`);
-}
-
-/** Re-parses a config with its strict schema at execution (it may not have come through the loader). */
-export function reparse<C>(action: string, schema: z.ZodType<C>, config: unknown): C {
-  const parsed = schema.safeParse(config);
-  if (parsed.success) return parsed.data;
-  refuseProblems(
-    action,
-    parsed.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message })),
-  );
-  throw new ForbiddenActionError(`${action} refused: invalid config`);
-}
-
 /** The filters filled from the incident; each value becomes a bind parameter, so no escaping is needed. */
-export function renderFilters<C extends BackendFilters>(config: C, vars: TemplateVars): C {
+function renderFilters<C extends BackendFilters>(config: C, vars: TemplateVars): C {
   const fill = (text: string | undefined) =>
     text === undefined ? undefined : renderTemplate(text, vars, (value) => value);
   const out = { ...config };
@@ -241,14 +209,6 @@ interface BackendRow {
   done?: boolean;
 }
 
-/** The step's signal aborted (its timeout); the connection was closed. */
-class AbortedError extends Error {
-  constructor(ms: number) {
-    super(`timed out after ${ms} ms`);
-    this.name = 'AbortedError';
-  }
-}
-
 function redactQuery(text: string): string {
   const redacted = redactSecrets(text);
   return redacted.length > QUERY_KEPT_CHARS ? `${redacted.slice(0, QUERY_KEPT_CHARS)}…` : redacted;
@@ -258,7 +218,7 @@ function redactQuery(text: string): string {
  * Picks the backends of `selection` and, unless `dryRun`, signals them, on a connection of its own (closed when
  * done or when `signal` aborts). Oldest first.
  */
-export async function signalBackends(
+async function signalBackends(
   url: string,
   selection: BackendSelection,
   opts: { signal: AbortSignal; timeoutMs: number; dryRun: boolean },
@@ -273,19 +233,9 @@ export async function signalBackends(
   });
   // a server-side disconnect must not crash the bot; the pending call rejects on its own
   client.on('error', () => {});
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => {
-      reject(new AbortedError(timeoutMs));
-      client.end().catch(() => {});
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
+  const { guard, release } = abortGuard(signal, timeoutMs, () => {
+    client.end().catch(() => {});
   });
-  aborted.catch(() => {});
-  const guard = <T>(promise: Promise<T>): Promise<T> => {
-    promise.catch(() => {});
-    return Promise.race([promise, aborted]);
-  };
   try {
     await guard(client.connect());
     const params = [
@@ -324,7 +274,7 @@ export async function signalBackends(
       )
       .sort((a, b) => b.ageSeconds - a.ageSeconds);
   } finally {
-    if (onAbort) signal.removeEventListener('abort', onAbort);
+    release();
     const closing = client.end().catch(() => {});
     // after an abort the caller must not wait on a socket that may hang
     if (!signal.aborted) await closing;
@@ -332,7 +282,7 @@ export async function signalBackends(
 }
 
 /** Counts of a run for details and summaries. */
-export function countBackends(picked: PickedBackend[]): {
+function countBackends(picked: PickedBackend[]): {
   matched: number;
   done: number;
   notPermitted: number;
@@ -345,7 +295,7 @@ export function countBackends(picked: PickedBackend[]): {
 }
 
 /** `err` as the action's error, naming the action and target. */
-export function describeFailure(action: string, target: string, err: unknown): Error {
+function describeFailure(action: string, target: string, err: unknown): Error {
   if (err instanceof ForbiddenActionError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new Error(`${action} "${target}": ${message}`, { cause: err });
@@ -353,4 +303,98 @@ export function describeFailure(action: string, target: string, err: unknown): E
 
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Config fields every backend action has; the rest are the action's own. */
+export type BackendConfig = { target: string; limit: number } & BackendFilters;
+
+/** What one backend action signals, in words for summaries. */
+const WORDS = {
+  terminate: { noun: 'session', verb: 'terminate', past: 'terminated' },
+  cancel: { noun: 'statement', verb: 'cancel', past: 'cancelled' },
+} as const;
+
+/** What sets one backend action apart; `backendExecutor` does the rest. */
+export interface BackendActionSpec<C extends BackendConfig> {
+  action: string;
+  config: z.ZodType<C>;
+  mode: BackendSelection['mode'];
+  /** which backends the config picks: their pg_stat_activity.state, and for how long at least (milliseconds) */
+  select(config: C): { state: string; olderThanMs: number };
+  /** what the picked backends are, after the noun in summaries: "idle for over 5m on main (user app)" */
+  phrase(config: C): string;
+  blastRadius(config: C): string;
+  rollback: string;
+  /** the action's own config fields, shown in `details` after `target` */
+  settings(config: C): Record<string, unknown>;
+}
+
+/**
+ * A backend action: the shared check and render, target `postgres:<name>`, and an execute() that re-checks the
+ * config, picks and (unless a dry run) signals the backends, and reports them oldest first.
+ */
+export function backendExecutor<C extends BackendConfig>(spec: BackendActionSpec<C>): ActionExecutor<C> {
+  const { action, mode } = spec;
+  const { noun, verb, past } = WORDS[mode];
+  return {
+    action,
+    config: spec.config,
+    check: checkBackendConfig,
+    render: renderFilters,
+
+    describe(config) {
+      return {
+        target: `postgres:${config.target}`,
+        blastRadius: spec.blastRadius(config),
+        rollback: spec.rollback,
+      };
+    },
+
+    async execute(raw, ctx) {
+      const config = reparseConfig(action, spec.config, raw);
+      refuseProblems(action, checkBackendConfig(config, ctx.targets));
+      const target = ctx.targets.remediation.databases[config.target];
+      if (!target) throw new Error(`${action}: no database "${config.target}"`);
+      let picked: PickedBackend[];
+      try {
+        picked = await signalBackends(
+          target.url,
+          {
+            mode,
+            ...spec.select(config),
+            limit: config.limit,
+            database: config.database,
+            application: config.application,
+            user: config.user,
+          },
+          { signal: ctx.signal, timeoutMs: ctx.timeoutMs, dryRun: ctx.dryRun },
+        );
+      } catch (err) {
+        throw describeFailure(action, config.target, err);
+      }
+      const { matched, done, notPermitted } = countBackends(picked);
+      const phrase = spec.phrase(config);
+      const refused = notPermitted > 0 ? ` (${notPermitted} not permitted for this role)` : '';
+      let summary: string;
+      if (matched === 0) summary = `no ${noun}s ${phrase}`;
+      else if (ctx.dryRun) summary = `would ${verb} ${plural(matched, noun)} ${phrase}${refused}`;
+      else summary = `${past} ${done} of ${plural(matched, noun)} ${phrase}${refused}`;
+      ctx.log.info({ action, target: config.target, matched, done, dryRun: ctx.dryRun }, summary);
+      return {
+        ok: ctx.dryRun || done === matched,
+        dryRun: ctx.dryRun,
+        summary,
+        details: {
+          target: config.target,
+          ...spec.settings(config),
+          limit: config.limit,
+          filters: { database: config.database, application: config.application, user: config.user },
+          matched,
+          done,
+          notPermitted,
+          backends: picked,
+        },
+      };
+    },
+  };
 }

@@ -294,8 +294,14 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
     assert.ok(executed);
     assert.equal(typeof executed.data.durationMs, 'number');
     const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
-    assert.match(metrics, /ai_sre_remediation_steps_total\{action="terminate_connections",outcome="succeeded"\} 1/);
-    assert.match(metrics, /ai_sre_remediation_steps_total\{action="terminate_connections",outcome="verified"\} 1/);
+    assert.match(
+      metrics,
+      /ai_sre_remediation_steps_total\{action="terminate_connections",outcome="succeeded"\} 1/,
+    );
+    assert.match(
+      metrics,
+      /ai_sre_remediation_steps_total\{action="terminate_connections",outcome="verified"\} 1/,
+    );
     assert.deepEqual((executed.data.inputs as { application?: string }).application, `victim-${run}-a`);
     await t.stub.waitFor((calls) =>
       calls.some(

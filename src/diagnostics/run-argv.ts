@@ -2,7 +2,14 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { placeholdersOf } from './templating.js';
+import type { ConfigProblem } from './collector.js';
+import {
+  checkArgument,
+  placeholdersOf,
+  renderTemplate,
+  TemplateError,
+  type TemplateVars,
+} from './templating.js';
 
 /**
  * Running one allowlisted binary without a shell, shared by the `shell_command` diagnostic and the `run_script`
@@ -122,6 +129,63 @@ export function binaryProblems(binary: string, list: BinaryAllowlist, listName: 
     problems.push(`"${binary}"${where} is not in the targets file's ${listName} (allowed: ${allowed})`);
   }
   return problems;
+}
+
+/**
+ * Load-time problems of a whole argv, with the index each is about: argv[0] against the allowlist (`binaryProblems`),
+ * then every element's shell syntax and unknown placeholders.
+ */
+export function argvProblems(argv: string[], list: BinaryAllowlist, listName: string): ConfigProblem[] {
+  const binary = argv[0] ?? '';
+  const problems: ConfigProblem[] = binaryProblems(binary, list, listName).map((message) => ({
+    path: ['argv', 0],
+    message,
+  }));
+  argv.forEach((arg, i) => {
+    const found = shellSyntaxIn(arg);
+    if (found.length > 0) {
+      problems.push({
+        path: ['argv', i],
+        message: `contains shell syntax (${found.map((t) => JSON.stringify(t)).join(', ')}), but no shell runs this command: it would reach ${basename(binary)} literally`,
+      });
+    }
+    for (const p of placeholdersOf(arg)) {
+      if (!p.valid) {
+        problems.push({
+          path: ['argv', i],
+          message: `placeholder {{${p.name}}} is not one of labels.*, annotations.*, incident.*, service.*`,
+        });
+      }
+    }
+  });
+  return problems;
+}
+
+/**
+ * Fills the placeholders of argv[1..]: each element is exactly one argument (no shell splits or expands it), and a
+ * value that would be read as an option is refused. argv[0] may hold none: the incident must not choose what runs.
+ */
+export function renderArgv(argv: string[], vars: TemplateVars): string[] {
+  const [binary = '', ...args] = argv;
+  if (placeholdersOf(binary).length > 0)
+    throw new TemplateError('argv[0] (the binary) may not contain placeholders');
+  return [binary, ...args.map((arg) => renderTemplate(arg, vars, checkArgument))];
+}
+
+/** How a run ended, for summaries: "df exited 0", "yes killed by SIGKILL (output past 4× the 4096-byte cap)". */
+export function describeExit(name: string, run: ArgvRun, maxOutputBytes: number): string {
+  if (run.signal === null) return `${name} exited ${run.exitCode}`;
+  const overflow = run.overflowed
+    ? ` (output past ${OVERFLOW_KILL_FACTOR}× the ${maxOutputBytes}-byte cap)`
+    : '';
+  return `${name} killed by ${run.signal}${overflow}`;
+}
+
+/** The last non-blank line of some output, trimmed and cut to `maxChars` (with …). */
+export function lastOutputLine(text: string, maxChars: number): string {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const line = (lines[lines.length - 1] ?? '').trim();
+  return line.length > maxChars ? `${line.slice(0, maxChars)}…` : line;
 }
 
 export class TimedOutError extends Error {

@@ -17,6 +17,23 @@ const CHECK_MARGIN_MS = 1_000;
 const SUMMARY_FAILURES = 3;
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * Request headers sent as written: valid names, values without CR, LF or NUL (no header injection), and none of the
+ * `refused` names (compared case-insensitively), which `error` explains. Shared with the http_request remediation.
+ */
+export function headersField(refused: ReadonlySet<string>, error: string) {
+  return z
+    .record(
+      z.string().regex(HEADER_NAME, { error: 'expected an HTTP header name' }),
+      z
+        .string()
+        .max(8_192)
+        .refine((v) => !/[\r\n\0]/.test(v), { error: 'a header value cannot hold CR, LF or NUL' }),
+    )
+    .refine((h) => Object.keys(h).every((k) => !refused.has(k.toLowerCase())), { error });
+}
+
 /** headers some frameworks honour to turn a GET into another method; a read-only check must not send them */
 const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-http-method', 'x-method-override']);
 
@@ -41,18 +58,10 @@ export const HttpCheckConfig = z
     /** a check slower than this counts as failed; milliseconds to response headers */
     maxLatencyMs: z.number().int().positive().optional(),
     /** request headers, sent as written */
-    headers: z
-      .record(
-        z.string().regex(HEADER_NAME, { error: 'expected an HTTP header name' }),
-        z
-          .string()
-          .max(8_192)
-          .refine((v) => !/[\r\n\0]/.test(v), { error: 'a header value cannot hold CR, LF or NUL' }),
-      )
-      .refine((h) => Object.keys(h).every((k) => !METHOD_OVERRIDES.has(k.toLowerCase())), {
-        error: 'method-override headers would make the check other than read-only',
-      })
-      .optional(),
+    headers: headersField(
+      METHOD_OVERRIDES,
+      'method-override headers would make the check other than read-only',
+    ).optional(),
   })
   .superRefine((c, ctx) => {
     if (c.bodyMatch !== undefined && c.method === 'HEAD') {
@@ -85,8 +94,8 @@ interface CheckOutcome {
   reason: string | null;
 }
 
-/** A rendered URL the check may fetch, or why not. */
-function checkUrl(text: string): URL | string {
+/** A URL that may be called (http or https, no credentials in it), or why not; shared with http_request. */
+export function parseHttpUrl(text: string): URL | string {
   let url: URL;
   try {
     url = new URL(text);
@@ -216,7 +225,7 @@ export const httpCheckCollector: Collector<HttpCheckConfig> = {
   render(config, vars) {
     const urls = config.urls.map((u, i) => {
       const rendered = renderTemplate(u, vars, escapeForUrl);
-      const url = checkUrl(rendered);
+      const url = parseHttpUrl(rendered);
       if (typeof url === 'string') throw new TemplateError(`urls[${i}]: ${url} once rendered`);
       return rendered;
     });
@@ -230,7 +239,7 @@ export const httpCheckCollector: Collector<HttpCheckConfig> = {
   },
   async collect(config, ctx) {
     const urls = config.urls.map((u, i) => {
-      const url = checkUrl(u);
+      const url = parseHttpUrl(u);
       if (typeof url === 'string') throw new Error(`http_check urls[${i}]: ${url}`);
       return url;
     });

@@ -1,9 +1,17 @@
 import { basename } from 'node:path';
 import { z } from 'zod';
 import type { Collector, ConfigProblem } from '../collector.js';
-import { binaryProblems, OVERFLOW_KILL_FACTOR, resolveBinary, runArgv, shellSyntaxIn } from '../run-argv.js';
+import {
+  argvProblems,
+  binaryProblems,
+  describeExit,
+  lastOutputLine,
+  renderArgv,
+  resolveBinary,
+  runArgv,
+} from '../run-argv.js';
 import type { Targets } from '../targets.js';
-import { checkArgument, placeholdersOf, renderTemplate, TemplateError } from '../templating.js';
+import { placeholdersOf, TemplateError } from '../templating.js';
 
 export const ShellCommandConfig = z.strictObject({
   /**
@@ -54,8 +62,7 @@ function parseStdout(
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  return cut((lines[lines.length - 1] ?? '').trim(), 120);
+  return lastOutputLine(text, 120);
 }
 
 export const shellCommandCollector: Collector<ShellCommandConfig> = {
@@ -64,27 +71,7 @@ export const shellCommandCollector: Collector<ShellCommandConfig> = {
   valueType: 'dyn',
 
   check(config: ShellCommandConfig, targets: Targets): ConfigProblem[] {
-    const problems: ConfigProblem[] = [];
-    const binary = config.argv[0] ?? '';
-    for (const message of binaryProblems(binary, targets.shell, SHELL_ALLOW))
-      problems.push({ path: ['argv', 0], message });
-    config.argv.forEach((arg, i) => {
-      const found = shellSyntaxIn(arg);
-      if (found.length > 0) {
-        problems.push({
-          path: ['argv', i],
-          message: `contains shell syntax (${found.map((t) => JSON.stringify(t)).join(', ')}), but no shell runs this command: it would reach ${basename(binary)} literally`,
-        });
-      }
-      for (const p of placeholdersOf(arg)) {
-        if (!p.valid) {
-          problems.push({
-            path: ['argv', i],
-            message: `placeholder {{${p.name}}} is not one of labels.*, annotations.*, incident.*, service.*`,
-          });
-        }
-      }
-    });
+    const problems = argvProblems(config.argv, targets.shell, SHELL_ALLOW);
     if (config.cwd !== undefined && placeholdersOf(config.cwd).length > 0) {
       problems.push({ path: ['cwd'], message: 'cwd may not contain placeholders' });
     }
@@ -92,14 +79,10 @@ export const shellCommandCollector: Collector<ShellCommandConfig> = {
   },
 
   render(config, vars) {
-    const [binary = '', ...args] = config.argv;
-    if (placeholdersOf(binary).length > 0)
-      throw new TemplateError('argv[0] (the binary) may not contain placeholders');
     if (config.cwd !== undefined && placeholdersOf(config.cwd).length > 0) {
       throw new TemplateError('cwd may not contain placeholders');
     }
-    // each element is exactly one argument (no shell splits or expands it); only option-like values are refused
-    return { ...config, argv: [binary, ...args.map((arg) => renderTemplate(arg, vars, checkArgument))] };
+    return { ...config, argv: renderArgv(config.argv, vars) };
   },
 
   async collect(config, ctx) {
@@ -125,10 +108,7 @@ export const shellCommandCollector: Collector<ShellCommandConfig> = {
     const out = run.stdout;
     const err = run.stderr;
     const parsed = parseStdout(out, config.parse);
-    const status =
-      run.signal !== null
-        ? `${name} killed by ${run.signal}${run.overflowed ? ` (output past ${OVERFLOW_KILL_FACTOR}× the ${cap}-byte cap)` : ''}`
-        : `${name} exited ${run.exitCode}`;
+    const status = describeExit(name, run, cap);
     const shown =
       config.parse === 'text'
         ? lastLine(out) || lastLine(err) || '(no output)'

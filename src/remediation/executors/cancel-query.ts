@@ -1,20 +1,11 @@
 import { z } from 'zod';
-import type { ConfigProblem } from '../../diagnostics/collector.js';
 import { durationField, parseDuration } from '../../diagnostics/duration.js';
-import type { Targets } from '../../diagnostics/targets.js';
-import type { ActionExecutor } from '../executor.js';
+import { type ActionExecutor, limitField } from '../executor.js';
 import {
   BACKEND_FILTERS,
-  checkBackendConfig,
-  countBackends,
-  describeFailure,
+  backendExecutor,
   describeFilters,
-  limitField,
   plural,
-  refuseProblems,
-  renderFilters,
-  reparse,
-  signalBackends,
   strictBackendConfig,
 } from './postgres-backends.js';
 
@@ -32,7 +23,7 @@ export const CancelQueryConfig = strictBackendConfig(ACTION, {
    */
   runningLongerThan: durationField({ minMs: 1_000, example: '"30s" or "5m"' }),
   /** required; at most this many statements per run, the longest running first */
-  limit: limitField(MAX_CANCEL_LIMIT, 'statements'),
+  limit: limitField(MAX_CANCEL_LIMIT, 'statements', 'touch'),
   ...BACKEND_FILTERS,
 });
 export type CancelQueryConfig = z.infer<typeof CancelQueryConfig>;
@@ -41,70 +32,15 @@ function statementsPhrase(config: CancelQueryConfig): string {
   return `running for over ${config.runningLongerThan} on ${config.target}${describeFilters(config)}`;
 }
 
-function check(config: CancelQueryConfig, targets: Targets): ConfigProblem[] {
-  return checkBackendConfig(config, targets);
-}
-
 /** Cancels long-running statements (pg_cancel_backend); the sessions stay connected. */
-export const cancelQueryExecutor: ActionExecutor<CancelQueryConfig> = {
+export const cancelQueryExecutor: ActionExecutor<CancelQueryConfig> = backendExecutor<CancelQueryConfig>({
   action: ACTION,
   config: CancelQueryConfig,
-  check,
-  render: renderFilters,
-
-  describe(config) {
-    return {
-      target: `postgres:${config.target}`,
-      blastRadius: `up to ${plural(config.limit, 'statement')} ${statementsPhrase(config)} are cancelled; their callers get an error and their transactions fail, the sessions stay connected`,
-      rollback: 'none needed: the sessions stay connected and clients may retry the statement',
-    };
-  },
-
-  async execute(raw, ctx) {
-    const config = reparse(ACTION, CancelQueryConfig, raw);
-    refuseProblems(ACTION, check(config, ctx.targets));
-    const target = ctx.targets.remediation.databases[config.target];
-    if (!target) throw new Error(`${ACTION}: no database "${config.target}"`);
-    let picked: Awaited<ReturnType<typeof signalBackends>>;
-    try {
-      picked = await signalBackends(
-        target.url,
-        {
-          mode: 'cancel',
-          state: 'active',
-          olderThanMs: parseDuration(config.runningLongerThan) as number,
-          limit: config.limit,
-          database: config.database,
-          application: config.application,
-          user: config.user,
-        },
-        { signal: ctx.signal, timeoutMs: ctx.timeoutMs, dryRun: ctx.dryRun },
-      );
-    } catch (err) {
-      throw describeFailure(ACTION, config.target, err);
-    }
-    const { matched, done, notPermitted } = countBackends(picked);
-    const phrase = statementsPhrase(config);
-    const refused = notPermitted > 0 ? ` (${notPermitted} not permitted for this role)` : '';
-    let summary: string;
-    if (matched === 0) summary = `no statements ${phrase}`;
-    else if (ctx.dryRun) summary = `would cancel ${plural(matched, 'statement')} ${phrase}${refused}`;
-    else summary = `cancelled ${done} of ${plural(matched, 'statement')} ${phrase}${refused}`;
-    ctx.log.info({ action: ACTION, target: config.target, matched, done, dryRun: ctx.dryRun }, summary);
-    return {
-      ok: ctx.dryRun || done === matched,
-      dryRun: ctx.dryRun,
-      summary,
-      details: {
-        target: config.target,
-        runningLongerThan: config.runningLongerThan,
-        limit: config.limit,
-        filters: { database: config.database, application: config.application, user: config.user },
-        matched,
-        done,
-        notPermitted,
-        backends: picked,
-      },
-    };
-  },
-};
+  mode: 'cancel',
+  select: (config) => ({ state: 'active', olderThanMs: parseDuration(config.runningLongerThan) as number }),
+  phrase: statementsPhrase,
+  blastRadius: (config) =>
+    `up to ${plural(config.limit, 'statement')} ${statementsPhrase(config)} are cancelled; their callers get an error and their transactions fail, the sessions stay connected`,
+  rollback: 'none needed: the sessions stay connected and clients may retry the statement',
+  settings: (config) => ({ runningLongerThan: config.runningLongerThan }),
+});

@@ -4,7 +4,15 @@ import type { ConfigProblem } from '../../diagnostics/collector.js';
 import { redactSecrets } from '../../diagnostics/redact.js';
 import type { Targets } from '../../diagnostics/targets.js';
 import { PLACEHOLDER, placeholdersOf, renderTemplate } from '../../diagnostics/templating.js';
-import { type ActionExecutor, ForbiddenActionError } from '../executor.js';
+import {
+  AbortedError,
+  type ActionExecutor,
+  abortGuard,
+  limitField,
+  refuseProblems,
+  reparseConfig,
+  strictActionConfig,
+} from '../executor.js';
 
 const ACTION = 'flush_cache';
 
@@ -34,9 +42,8 @@ const COMMAND_KEYS = new Set([
   'del',
 ]);
 
-const FIELDS = 'target, pattern, limit';
-
-export const FlushCacheConfig = z.strictObject(
+export const FlushCacheConfig = strictActionConfig(
+  ACTION,
   {
     /** a name in the targets file's remediation.redis */
     target: z.string().min(1),
@@ -47,28 +54,12 @@ export const FlushCacheConfig = z.strictObject(
      */
     pattern: z.string().min(1).max(1_024),
     /** required; at most this many keys per run */
-    limit: z
-      .number({
-        error: (issue) =>
-          issue.input === undefined
-            ? `limit is required: the most keys one run may remove (1 to ${MAX_FLUSH_LIMIT})`
-            : `limit: expected a whole number of keys from 1 to ${MAX_FLUSH_LIMIT}`,
-      })
-      .int({ error: `limit: expected a whole number of keys from 1 to ${MAX_FLUSH_LIMIT}` })
-      .min(1, { error: `limit: expected a whole number of keys from 1 to ${MAX_FLUSH_LIMIT}` })
-      .max(MAX_FLUSH_LIMIT, { error: `limit: at most ${MAX_FLUSH_LIMIT} keys per run` }),
+    limit: limitField(MAX_FLUSH_LIMIT, 'keys', 'remove'),
   },
   {
-    error: (issue) => {
-      if (issue.code !== 'unrecognized_keys') return undefined;
-      return issue.keys
-        .map((key) =>
-          COMMAND_KEYS.has(key.toLowerCase())
-            ? `"${key}": raw Redis commands are not allowed in remediation (never FLUSHALL, FLUSHDB or KEYS); ${ACTION} only SCANs and UNLINKs keys matching pattern`
-            : `unknown field "${key}" in ${ACTION}: expected ${FIELDS}`,
-        )
-        .join('; ');
-    },
+    keys: COMMAND_KEYS,
+    why: (key) =>
+      `"${key}": raw Redis commands are not allowed in remediation (never FLUSHALL, FLUSHDB or KEYS); ${ACTION} only SCANs and UNLINKs keys matching pattern`,
   },
 );
 export type FlushCacheConfig = z.infer<typeof FlushCacheConfig>;
@@ -122,13 +113,6 @@ function check(config: FlushCacheConfig, targets: Targets): ConfigProblem[] {
     }
   }
   return problems;
-}
-
-class AbortedError extends Error {
-  constructor(ms: number) {
-    super(`timed out after ${ms} ms`);
-    this.name = 'AbortedError';
-  }
 }
 
 interface FlushOutcome {
@@ -197,15 +181,8 @@ export const flushCacheExecutor: ActionExecutor<FlushCacheConfig> = {
   },
 
   async execute(raw, ctx) {
-    const parsed = FlushCacheConfig.safeParse(raw);
-    const problems: ConfigProblem[] = parsed.success
-      ? check(parsed.data, ctx.targets)
-      : parsed.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message }));
-    if (!parsed.success || problems.length > 0) {
-      const text = problems.map((p) => `${p.path.join('.') || '(config)'}: ${p.message}`).join('; ');
-      throw new ForbiddenActionError(`${ACTION} refused: ${text}`);
-    }
-    const config = parsed.data;
+    const config = reparseConfig(ACTION, FlushCacheConfig, raw);
+    refuseProblems(ACTION, check(config, ctx.targets));
     const target = ctx.targets.remediation.redis[config.target];
     if (!target) throw new Error(`${ACTION}: no redis "${config.target}"`);
     if (ctx.signal.aborted) throw new AbortedError(ctx.timeoutMs);
@@ -227,19 +204,7 @@ export const flushCacheExecutor: ActionExecutor<FlushCacheConfig> = {
     redis.on('error', (err: Error) => {
       socketError ??= err;
     });
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => {
-        reject(new AbortedError(ctx.timeoutMs));
-        redis.disconnect();
-      };
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-    });
-    aborted.catch(() => {});
-    const guard = <T>(promise: Promise<T>): Promise<T> => {
-      promise.catch(() => {});
-      return Promise.race([promise, aborted]);
-    };
+    const { guard, release } = abortGuard(ctx.signal, ctx.timeoutMs, () => redis.disconnect());
 
     const outcome: FlushOutcome = { matched: 0, removed: 0, sample: [], capReached: false };
     try {
@@ -251,7 +216,7 @@ export const flushCacheExecutor: ActionExecutor<FlushCacheConfig> = {
       const sofar = ctx.dryRun ? '' : ` (${outcome.removed} keys removed before it stopped)`;
       throw new Error(`${ACTION} "${config.target}": ${message}${sofar}`, { cause });
     } finally {
-      if (onAbort) ctx.signal.removeEventListener('abort', onAbort);
+      release();
       redis.disconnect();
     }
 

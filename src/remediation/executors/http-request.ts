@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ConfigProblem } from '../../diagnostics/collector.js';
+import { headersField, parseHttpUrl } from '../../diagnostics/collectors/http-check.js';
 import { readBodyCapped } from '../../diagnostics/read-body.js';
 import { redactSecrets } from '../../diagnostics/redact.js';
 import type { Targets } from '../../diagnostics/targets.js';
@@ -12,9 +13,16 @@ import {
   TemplateError,
   type TemplateVars,
 } from '../../diagnostics/templating.js';
-import { type ActionExecutor, excerpt, ForbiddenActionError } from '../executor.js';
+import {
+  type ActionExecutor,
+  describeIoError,
+  excerpt,
+  ForbiddenActionError,
+  refuseProblems,
+  reparseConfig,
+} from '../executor.js';
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const ACTION = 'http_request';
 /**
  * Headers that would change what the allowlist approved: method overrides turn a POST into a DELETE on some
  * frameworks, Host picks another virtual host; the framing headers are fetch's to set.
@@ -56,18 +64,10 @@ export const HttpRequestConfig = z.strictObject({
   /** JSON sent with `content-type: application/json`; placeholders in its strings are filled as written */
   body: z.json().optional(),
   /** request headers, sent as written (no placeholders) and never shown in results */
-  headers: z
-    .record(
-      z.string().regex(HEADER_NAME, { error: 'expected an HTTP header name' }),
-      z
-        .string()
-        .max(8_192)
-        .refine((v) => !/[\r\n\0]/.test(v), { error: 'a header value cannot hold CR, LF or NUL' }),
-    )
-    .refine((h) => Object.keys(h).every((k) => !REFUSED_HEADERS.has(k.toLowerCase())), {
-      error: `these headers may not be set: ${[...REFUSED_HEADERS].join(', ')} (they would change the method or host the allowlist approved)`,
-    })
-    .optional(),
+  headers: headersField(
+    REFUSED_HEADERS,
+    `these headers may not be set: ${[...REFUSED_HEADERS].join(', ')} (they would change the method or host the allowlist approved)`,
+  ).optional(),
   /** statuses that count as success; default any 2xx. Redirects are not followed, so a 3xx never counts */
   expectStatus: z
     .array(
@@ -82,20 +82,6 @@ export const HttpRequestConfig = z.strictObject({
     .optional(),
 });
 export type HttpRequestConfig = z.infer<typeof HttpRequestConfig>;
-
-/** A URL the executor may call (http or https, no credentials), or why not. */
-function parseHttpUrl(text: string): URL | string {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    return `"${text}" is not a valid URL`;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `"${text}" is not an http or https URL`;
-  if (url.username || url.password)
-    return `"${url.host}${url.pathname}": credentials in a URL are not sent; use headers`;
-  return url;
-}
 
 /**
  * The allow entry `url` falls under, compared after normalisation (so `/admin/../x` is `/x`): same origin, and the
@@ -224,22 +210,6 @@ function check(config: HttpRequestConfig, targets: Targets): ConfigProblem[] {
   return problems;
 }
 
-/** Throws ForbiddenActionError naming every problem; the message format matches the other executors'. */
-function refuse(problems: ConfigProblem[]): void {
-  if (problems.length === 0) return;
-  const text = problems.map((p) => `${p.path.join('.') || '(config)'}: ${p.message}`).join('; ');
-  throw new ForbiddenActionError(`http_request refused: ${text}`);
-}
-
-/** The config re-parsed with its strict schema at execution: it may not have come through the loader. */
-function reparse(raw: unknown): HttpRequestConfig {
-  const parsed = HttpRequestConfig.safeParse(raw);
-  if (!parsed.success) {
-    refuse(parsed.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message })));
-  }
-  return parsed.data as HttpRequestConfig;
-}
-
 /** host and path, for summaries: the query may carry values people need not see */
 function shortUrl(url: URL): string {
   return `${url.host}${url.pathname}`;
@@ -249,29 +219,13 @@ function statusExpected(status: number, expect: number[] | undefined): boolean {
   return expect ? expect.includes(status) : status >= 200 && status <= 299;
 }
 
-function describeFetchError(err: unknown): string {
-  const cause = err instanceof Error ? err.cause : undefined;
-  const code = cause && typeof cause === 'object' && 'code' in cause ? String(cause.code) : undefined;
-  switch (code) {
-    case 'ECONNREFUSED':
-      return 'connection refused';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return 'host not found';
-    case 'ECONNRESET':
-    case 'UND_ERR_SOCKET':
-      return 'connection reset';
-  }
-  return cause instanceof Error ? cause.message : err instanceof Error ? err.message : String(err);
-}
-
 /**
  * One POST / PUT / PATCH to an allowlisted admin endpoint (open a circuit breaker, grow a pool). The status decides
  * success; the answer's start is kept, secrets masked. Redirects are not followed: the allowlist approved this URL,
  * not where it points.
  */
 export const httpRequestExecutor: ActionExecutor<HttpRequestConfig> = {
-  action: 'http_request',
+  action: ACTION,
   config: HttpRequestConfig,
   check,
 
@@ -306,14 +260,14 @@ export const httpRequestExecutor: ActionExecutor<HttpRequestConfig> = {
   },
 
   async execute(raw, ctx) {
-    const config = reparse(raw);
+    const config = reparseConfig(ACTION, HttpRequestConfig, raw);
     if (placeholdersOf(config.url).length > 0) {
-      throw new TemplateError('http_request: url still has placeholders; render the config before executing');
+      throw new TemplateError(`${ACTION}: url still has placeholders; render the config before executing`);
     }
-    refuse(check(config, ctx.targets));
+    refuseProblems(ACTION, check(config, ctx.targets));
     const url = parseHttpUrl(config.url);
     // check() has refused anything else; this narrows the type
-    if (typeof url === 'string') throw new ForbiddenActionError(`http_request refused: url: ${url}`);
+    if (typeof url === 'string') throw new ForbiddenActionError(`${ACTION} refused: url: ${url}`);
     const method = config.method;
     const body = config.body === undefined ? undefined : JSON.stringify(config.body);
     const target = redactSecrets(url.href);
@@ -351,13 +305,13 @@ export const httpRequestExecutor: ActionExecutor<HttpRequestConfig> = {
       location = res.headers.get('location');
       text = await readBodyCapped(res.body, MAX_BODY_BYTES, 'truncate');
     } catch (err) {
-      const what = `http_request: ${method} ${shortUrl(url)}`;
+      const what = `${ACTION}: ${method} ${shortUrl(url)}`;
       if (signal.aborted) {
         throw new Error(`${what} timed out after ${ctx.timeoutMs} ms; the service may still have acted`, {
           cause: err,
         });
       }
-      throw new Error(`${what}: ${describeFetchError(err)}`, { cause: err });
+      throw new Error(`${what}: ${describeIoError(err)}`, { cause: err });
     }
     const durationMs = Math.round(performance.now() - started);
     const ok = statusExpected(status, config.expectStatus);
@@ -369,7 +323,7 @@ export const httpRequestExecutor: ActionExecutor<HttpRequestConfig> = {
         ? `answered ${status} (redirect${location ? ` to ${location}` : ''} not followed), expected ${expected}`
         : `answered ${status}, expected ${expected}`;
     const summary = redactSecrets(`${method} ${shortUrl(url)} ${outcome}`);
-    ctx.log.info({ action: 'http_request', method, url: target, status }, summary);
+    ctx.log.info({ action: ACTION, method, url: target, status }, summary);
     return {
       ok,
       dryRun: false,

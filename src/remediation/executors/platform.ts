@@ -9,8 +9,21 @@ import {
   type TemplateVars,
 } from '../../diagnostics/templating.js';
 import { AppError } from '../../errors.js';
-import { type ActionContext, type ActionResult, excerpt, ForbiddenActionError } from '../executor.js';
-import { type KubernetesAnswer, statusMessage } from './kubernetes-client.js';
+import {
+  type ActionContext,
+  type ActionResult,
+  describeIoError,
+  excerpt,
+  ForbiddenActionError,
+} from '../executor.js';
+import {
+  connectKubernetes,
+  type KubernetesAnswer,
+  type KubernetesConnection,
+  type KubernetesRequest,
+  kubernetesRequest,
+  statusMessage,
+} from './kubernetes-client.js';
 
 /** a service name as it may appear in the targets file and in a Kubernetes or HTTP call once rendered */
 export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -64,7 +77,7 @@ export type KubernetesPlatform = Extract<ResolvedPlatform, { kind: 'kubernetes' 
 export type DeployApiPlatform = Extract<ResolvedPlatform, { kind: 'http' }>;
 
 /** Fills `service`; a value that is not a plain service name once filled is refused, whatever it came from. */
-export function renderService(service: string, vars: TemplateVars): string {
+function renderService(service: string, vars: TemplateVars): string {
   const rendered = renderTemplate(service, vars, (value) => value);
   if (!SERVICE_NAME.test(rendered)) {
     throw new TemplateError(
@@ -72,6 +85,11 @@ export function renderService(service: string, vars: TemplateVars): string {
     );
   }
   return rendered;
+}
+
+/** render() of the platform actions: only `service` holds placeholders. */
+export function renderServiceConfig<C extends { service: string }>(config: C, vars: TemplateVars): C {
+  return { ...config, service: renderService(config.service, vars) };
 }
 
 function isLiteral(service: string): boolean {
@@ -113,13 +131,6 @@ export function checkService(service: string, targets: Targets, action: Platform
   if (!SERVICE_NAME.test(service))
     return [{ path: ['service'], message: `"${service}" is not a service name` }];
   return platformProblemsOf(service, targets, action).map((message) => ({ path: ['service'], message }));
-}
-
-/** Refuses a step whose check found problems: the runbook or the targets file changed since load. */
-export function refuseProblems(action: string, problems: ConfigProblem[]): void {
-  if (problems.length === 0) return;
-  const text = problems.map((p) => (p.path.length > 0 ? `${p.path.join('.')}: ${p.message}` : p.message));
-  throw new ForbiddenActionError(`${action}: ${text.join('; ')}`);
 }
 
 /** The rendered service's platform; throws ForbiddenActionError when it is not a name the targets file gives one. */
@@ -178,7 +189,7 @@ export function viewPlatform(service: string, targets: Targets): PlatformView {
 }
 
 /** API path of a Deployment (or its `scale` subresource); names come from the targets file but are encoded anyway. */
-export function deploymentPath(namespace: string, deployment: string, subresource?: 'scale'): string {
+function deploymentPath(namespace: string, deployment: string, subresource?: 'scale'): string {
   const base = `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(deployment)}`;
   return subresource ? `${base}/${subresource}` : base;
 }
@@ -206,32 +217,11 @@ export function displayUrl(url: string): string {
   return `${u.origin}${u.pathname}`;
 }
 
-function errorCode(err: unknown): string | undefined {
-  return err && typeof err === 'object' && 'code' in err ? String(err.code) : undefined;
-}
-
-/** fetch wraps the socket error in `cause`; node:https throws it directly */
-function describeIoError(err: unknown): string {
-  const cause = err instanceof Error ? err.cause : undefined;
-  switch (errorCode(cause) ?? errorCode(err)) {
-    case 'ECONNREFUSED':
-      return 'connection refused';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return 'host not found';
-    case 'ECONNRESET':
-    case 'UND_ERR_SOCKET':
-      return 'connection reset';
-  }
-  if (cause instanceof Error) return cause.message;
-  return err instanceof Error ? err.message : String(err);
-}
-
 /**
  * Runs one request under the step's signal and a per-request deadline (milliseconds), so every I/O stops when the
  * step times out; failures are rethrown naming the request (`what`) and why.
  */
-export async function withDeadline<T>(
+async function withDeadline<T>(
   ctx: ActionContext,
   timeoutMs: number,
   what: string,
@@ -249,6 +239,68 @@ export async function withDeadline<T>(
     if (err instanceof AppError) throw err;
     throw new Error(`${what}: ${describeIoError(err)}`, { cause: err });
   }
+}
+
+/** One Deployment an action changes: the connection to its cluster, its API path and its names. */
+export interface OpenDeployment {
+  conn: KubernetesConnection;
+  /** the Deployment's API path, or its `scale` subresource's */
+  path: string;
+  /** "deployment payments/payment-service", for messages */
+  where: string;
+  /** cluster, namespace and deployment, the start of every result's `details` */
+  base: { cluster: string; namespace: string; deployment: string };
+}
+
+/** Connects to the cluster of `platform` and names its Deployment (or that Deployment's `scale` subresource). */
+export async function openDeployment(
+  platform: KubernetesPlatform,
+  subresource?: 'scale',
+): Promise<OpenDeployment> {
+  const { clusterName, namespace, deployment } = platform;
+  return {
+    conn: await connectKubernetes(clusterName, platform.cluster),
+    path: deploymentPath(namespace, deployment, subresource),
+    where: `deployment ${namespace}/${deployment}`,
+    base: { cluster: clusterName, namespace, deployment },
+  };
+}
+
+/** A GET to the API server under the step's deadline; `what` names the object in errors ("deployment ns/name"). */
+export function kubernetesGet(
+  ctx: ActionContext,
+  conn: KubernetesConnection,
+  what: string,
+  path: string,
+  query?: KubernetesRequest['query'],
+): Promise<KubernetesAnswer> {
+  return withDeadline(ctx, ctx.timeoutMs, `GET ${what}`, (signal) =>
+    kubernetesRequest(conn, { method: 'GET', path, ...(query !== undefined ? { query } : {}), signal }),
+  );
+}
+
+/**
+ * A PATCH to the API server under the step's deadline. In a dry run it carries `dryRun=All`: the API server
+ * validates and admits the change but persists nothing.
+ */
+export function kubernetesPatch(
+  ctx: ActionContext,
+  conn: KubernetesConnection,
+  what: string,
+  path: string,
+  contentType: string,
+  body: unknown,
+): Promise<KubernetesAnswer> {
+  return withDeadline(ctx, ctx.timeoutMs, `PATCH ${what}`, (signal) =>
+    kubernetesRequest(conn, {
+      method: 'PATCH',
+      path,
+      ...(ctx.dryRun ? { query: { dryRun: 'All' } } : {}),
+      contentType,
+      body,
+      signal,
+    }),
+  );
 }
 
 /**
@@ -282,7 +334,7 @@ export function isSuccess(status: number): boolean {
 }
 
 /** A deploy API's answer as a result: ok on 2xx, its body's start in `output`, never the request's headers. */
-export function deployApiResult(
+function deployApiResult(
   answer: { status: number; text: string },
   done: string,
   failed: string,
@@ -296,4 +348,22 @@ export function deployApiResult(
     details: { ...details, status: answer.status },
     output: excerpt(answer.text),
   };
+}
+
+/**
+ * The deploy-API side of an action: POSTs `request` to `url` and returns the answer as the result; a dry run sends
+ * nothing and says what would be sent. `details` gets the URL (without query or credentials) and the request.
+ */
+export async function postToDeployApi(
+  ctx: ActionContext,
+  http: HttpPlatform,
+  url: string,
+  request: Record<string, unknown>,
+  facts: Record<string, unknown>,
+  summary: { wouldDo: string; done: string; failed: string },
+): Promise<ActionResult> {
+  const details = { ...facts, url: displayUrl(url), request };
+  if (ctx.dryRun) return { ok: true, dryRun: true, summary: summary.wouldDo, details };
+  const answer = await callDeployApi(ctx, http, 'POST', url, request);
+  return deployApiResult(answer, summary.done, summary.failed, details);
 }

@@ -73,10 +73,7 @@ export function strictBackendConfig<S extends z.ZodRawShape>(action: string, sha
 }
 
 /** Load-time and pre-execution problems shared by both actions: the target and the filters. */
-function checkBackendConfig(
-  config: { target: string } & BackendFilters,
-  targets: Targets,
-): ConfigProblem[] {
+function checkBackendConfig(config: { target: string } & BackendFilters, targets: Targets): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   if (!targets.remediation.databases[config.target]) {
     const known = Object.keys(targets.remediation.databases);

@@ -1,24 +1,31 @@
 import { z } from 'zod';
 import type { ConfigProblem } from '../../diagnostics/collector.js';
 import type { Targets } from '../../diagnostics/targets.js';
-import { type ActionContext, type ActionExecutor, type ActionResult, LimitError } from '../executor.js';
-import { connectKubernetes, Deployment, kubernetesRequest, parseAnswer } from './kubernetes-client.js';
 import {
-  callDeployApi,
+  type ActionContext,
+  type ActionExecutor,
+  type ActionResult,
+  LimitError,
+  refuseProblems,
+} from '../executor.js';
+import { Deployment, parseAnswer } from './kubernetes-client.js';
+import {
   checkService,
-  deployApiResult,
-  deploymentPath,
   displayUrl,
   isSuccess,
   type KubernetesPlatform,
   kubernetesFailure,
-  refuseProblems,
-  renderService,
+  kubernetesGet,
+  kubernetesPatch,
+  openDeployment,
+  postToDeployApi,
+  renderServiceConfig,
   resolvePlatform,
   ServiceField,
   viewPlatform,
-  withDeadline,
 } from './platform.js';
+
+const ACTION = 'restart_service';
 
 /** most pods a restart may take down at once */
 const MAX_UNAVAILABLE = 10;
@@ -71,15 +78,9 @@ async function restartDeployment(
   ctx: ActionContext,
   platform: KubernetesPlatform,
 ): Promise<ActionResult> {
-  const { clusterName, namespace, deployment: name } = platform;
-  const where = `deployment ${namespace}/${name}`;
-  const base = { cluster: clusterName, namespace, deployment: name };
-  const conn = await connectKubernetes(clusterName, platform.cluster);
-  const path = deploymentPath(namespace, name);
+  const { conn, path, where, base } = await openDeployment(platform);
 
-  const got = await withDeadline(ctx, ctx.timeoutMs, `GET ${where}`, (signal) =>
-    kubernetesRequest(conn, { method: 'GET', path, signal }),
-  );
+  const got = await kubernetesGet(ctx, conn, where, path);
   if (!isSuccess(got.status)) return kubernetesFailure(`restart of ${where}`, got, ctx.dryRun, base);
   const deployment = parseAnswer(Deployment, got, `GET ${where}`);
   if (deployment.spec.paused) {
@@ -99,16 +100,9 @@ async function restartDeployment(
   }
 
   const restartedAt = ctx.now.toISOString();
-  const patched = await withDeadline(ctx, ctx.timeoutMs, `PATCH ${where}`, (signal) =>
-    kubernetesRequest(conn, {
-      method: 'PATCH',
-      path,
-      ...(ctx.dryRun ? { query: { dryRun: 'All' } } : {}),
-      contentType: 'application/strategic-merge-patch+json',
-      body: { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: restartedAt } } } } },
-      signal,
-    }),
-  );
+  const patched = await kubernetesPatch(ctx, conn, where, path, 'application/strategic-merge-patch+json', {
+    spec: { template: { metadata: { annotations: { [RESTARTED_AT]: restartedAt } } } },
+  });
   if (!isSuccess(patched.status)) return kubernetesFailure(`restart of ${where}`, patched, ctx.dryRun, base);
   return {
     ok: true,
@@ -131,13 +125,10 @@ async function restartDeployment(
  * `restartedAt` annotation on the pod template); elsewhere, one POST to the service's deploy API.
  */
 export const restartServiceExecutor: ActionExecutor<RestartServiceConfig> = {
-  action: 'restart_service',
+  action: ACTION,
   config: RestartServiceConfig,
   check: checkRestart,
-
-  render(config, vars) {
-    return { ...config, service: renderService(config.service, vars) };
-  },
+  render: renderServiceConfig,
 
   describe(config, targets) {
     const view = viewPlatform(config.service, targets);
@@ -157,7 +148,7 @@ export const restartServiceExecutor: ActionExecutor<RestartServiceConfig> = {
   },
 
   async execute(config, ctx) {
-    refuseProblems('restart_service', checkRestart(config, ctx.targets));
+    refuseProblems(ACTION, checkRestart(config, ctx.targets));
     const platform = resolvePlatform(config.service, ctx.targets, 'restart');
     if (platform.kind === 'kubernetes') return restartDeployment(config, ctx, platform);
 
@@ -168,21 +159,17 @@ export const restartServiceExecutor: ActionExecutor<RestartServiceConfig> = {
       strategy: config.strategy,
       maxUnavailable: config.maxUnavailable,
     };
-    const details = { service: config.service, url: displayUrl(url), request };
-    if (ctx.dryRun) {
-      return {
-        ok: true,
-        dryRun: true,
-        summary: `would restart ${config.service} (POST ${displayUrl(url)}, maxUnavailable ${config.maxUnavailable})`,
-        details,
-      };
-    }
-    const answer = await callDeployApi(ctx, platform.http, 'POST', url, request);
-    return deployApiResult(
-      answer,
-      `restarted ${config.service} via its deploy API`,
-      `restart of ${config.service} failed`,
-      details,
+    return postToDeployApi(
+      ctx,
+      platform.http,
+      url,
+      request,
+      { service: config.service },
+      {
+        wouldDo: `would restart ${config.service} (POST ${displayUrl(url)}, maxUnavailable ${config.maxUnavailable})`,
+        done: `restarted ${config.service} via its deploy API`,
+        failed: `restart of ${config.service} failed`,
+      },
     );
   },
 };

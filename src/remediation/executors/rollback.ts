@@ -1,32 +1,25 @@
 import { z } from 'zod';
 import type { ConfigProblem } from '../../diagnostics/collector.js';
 import type { Targets } from '../../diagnostics/targets.js';
-import type { ActionContext, ActionExecutor, ActionResult } from '../executor.js';
+import { type ActionContext, type ActionExecutor, type ActionResult, refuseProblems } from '../executor.js';
+import { Deployment, imagesOf, parseAnswer, ReplicaSetList, revisionOf } from './kubernetes-client.js';
 import {
-  connectKubernetes,
-  Deployment,
-  imagesOf,
-  kubernetesRequest,
-  parseAnswer,
-  ReplicaSetList,
-  revisionOf,
-} from './kubernetes-client.js';
-import {
-  callDeployApi,
   checkService,
-  deployApiResult,
-  deploymentPath,
   displayUrl,
   isSuccess,
   type KubernetesPlatform,
   kubernetesFailure,
-  refuseProblems,
-  renderService,
+  kubernetesGet,
+  kubernetesPatch,
+  openDeployment,
+  postToDeployApi,
+  renderServiceConfig,
   resolvePlatform,
   ServiceField,
   viewPlatform,
-  withDeadline,
 } from './platform.js';
+
+const ACTION = 'rollback';
 
 /** the label the Deployment controller adds to each ReplicaSet's template; it must not be copied back */
 const POD_TEMPLATE_HASH = 'pod-template-hash';
@@ -67,21 +60,16 @@ function withoutPodTemplateHash(template: Record<string, unknown>): Record<strin
  * deploy landing in between makes the patch fail instead of being overwritten.
  */
 async function rollbackDeployment(ctx: ActionContext, platform: KubernetesPlatform): Promise<ActionResult> {
-  const { clusterName, namespace, deployment: name } = platform;
-  const where = `deployment ${namespace}/${name}`;
-  const base = { cluster: clusterName, namespace, deployment: name };
+  const { conn, path, where, base } = await openDeployment(platform);
+  const { namespace } = platform;
   const failed = (summary: string, details: Record<string, unknown> = {}): ActionResult => ({
     ok: false,
     dryRun: ctx.dryRun,
     summary,
     details: { ...base, ...details },
   });
-  const conn = await connectKubernetes(clusterName, platform.cluster);
-  const path = deploymentPath(namespace, name);
 
-  const got = await withDeadline(ctx, ctx.timeoutMs, `GET ${where}`, (signal) =>
-    kubernetesRequest(conn, { method: 'GET', path, signal }),
-  );
+  const got = await kubernetesGet(ctx, conn, where, path);
   if (!isSuccess(got.status)) return kubernetesFailure(`rollback of ${where}`, got, ctx.dryRun, base);
   const deployment = parseAnswer(Deployment, got, `GET ${where}`);
   if (deployment.spec.paused) return failed(`did not roll back ${where}: it is paused; resume it first`);
@@ -93,13 +81,12 @@ async function rollbackDeployment(ctx: ActionContext, platform: KubernetesPlatfo
     .map(([key, value]) => `${key}=${value}`)
     .join(',');
   const rsPath = `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/replicasets`;
-  const listed = await withDeadline(ctx, ctx.timeoutMs, `GET replicasets of ${where}`, (signal) =>
-    kubernetesRequest(conn, {
-      method: 'GET',
-      path: rsPath,
-      ...(selector !== '' ? { query: { labelSelector: selector } } : {}),
-      signal,
-    }),
+  const listed = await kubernetesGet(
+    ctx,
+    conn,
+    `replicasets of ${where}`,
+    rsPath,
+    selector !== '' ? { labelSelector: selector } : undefined,
   );
   if (!isSuccess(listed.status)) return kubernetesFailure(`rollback of ${where}`, listed, ctx.dryRun, base);
   // the selector can match ReplicaSets of other Deployments with overlapping labels; only owned ones are history
@@ -122,16 +109,7 @@ async function rollbackDeployment(ctx: ActionContext, platform: KubernetesPlatfo
       : []),
     { op: 'replace', path: '/spec/template', value: template },
   ];
-  const patched = await withDeadline(ctx, ctx.timeoutMs, `PATCH ${where}`, (signal) =>
-    kubernetesRequest(conn, {
-      method: 'PATCH',
-      path,
-      ...(ctx.dryRun ? { query: { dryRun: 'All' } } : {}),
-      contentType: 'application/json-patch+json',
-      body: patch,
-      signal,
-    }),
-  );
+  const patched = await kubernetesPatch(ctx, conn, where, path, 'application/json-patch+json', patch);
   const details = {
     ...base,
     fromRevision: current,
@@ -154,13 +132,10 @@ async function rollbackDeployment(ctx: ActionContext, platform: KubernetesPlatfo
 
 /** Returns a service to the revision before the current one: `kubectl rollout undo`, or a deploy API's rollback. */
 export const rollbackExecutor: ActionExecutor<RollbackConfig> = {
-  action: 'rollback',
+  action: ACTION,
   config: RollbackConfig,
   check: checkRollback,
-
-  render(config, vars) {
-    return { ...config, service: renderService(config.service, vars) };
-  },
+  render: renderServiceConfig,
 
   describe(config, targets) {
     const view = viewPlatform(config.service, targets);
@@ -179,27 +154,23 @@ export const rollbackExecutor: ActionExecutor<RollbackConfig> = {
   },
 
   async execute(config, ctx) {
-    refuseProblems('rollback', checkRollback(config, ctx.targets));
+    refuseProblems(ACTION, checkRollback(config, ctx.targets));
     const platform = resolvePlatform(config.service, ctx.targets, 'rollback');
     if (platform.kind === 'kubernetes') return rollbackDeployment(ctx, platform);
 
     const url = platform.http.rollbackUrl as string;
     const request = { service: config.service, incidentId: ctx.incident.id, to: config.to };
-    const details = { service: config.service, url: displayUrl(url), request };
-    if (ctx.dryRun) {
-      return {
-        ok: true,
-        dryRun: true,
-        summary: `would roll back ${config.service} to its previous version (POST ${displayUrl(url)})`,
-        details,
-      };
-    }
-    const answer = await callDeployApi(ctx, platform.http, 'POST', url, request);
-    return deployApiResult(
-      answer,
-      `rolled back ${config.service} to its previous version via its deploy API`,
-      `rollback of ${config.service} failed`,
-      details,
+    return postToDeployApi(
+      ctx,
+      platform.http,
+      url,
+      request,
+      { service: config.service },
+      {
+        wouldDo: `would roll back ${config.service} to its previous version (POST ${displayUrl(url)})`,
+        done: `rolled back ${config.service} to its previous version via its deploy API`,
+        failed: `rollback of ${config.service} failed`,
+      },
     );
   },
 };

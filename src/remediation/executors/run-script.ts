@@ -3,22 +3,20 @@ import { z } from 'zod';
 import type { ConfigProblem } from '../../diagnostics/collector.js';
 import { redactSecrets } from '../../diagnostics/redact.js';
 import {
-  binaryProblems,
-  OVERFLOW_KILL_FACTOR,
+  argvProblems,
+  describeExit,
+  lastOutputLine,
   realBinary,
+  renderArgv,
   resolveBinary,
   runArgv,
-  shellSyntaxIn,
   TimedOutError,
 } from '../../diagnostics/run-argv.js';
 import type { Targets } from '../../diagnostics/targets.js';
-import {
-  checkArgument,
-  placeholdersOf,
-  renderTemplate,
-  TemplateError,
-} from '../../diagnostics/templating.js';
-import { type ActionExecutor, excerpt, ForbiddenActionError } from '../executor.js';
+import { placeholdersOf, TemplateError } from '../../diagnostics/templating.js';
+import { type ActionExecutor, excerpt, refuseProblems, reparseConfig } from '../executor.js';
+
+const ACTION = 'run_script';
 
 export const RunScriptConfig = z.strictObject({
   /**
@@ -34,6 +32,8 @@ export type RunScriptConfig = z.infer<typeof RunScriptConfig>;
 const SCRIPTS_ALLOW = 'remediation.scripts.allow';
 /** characters of stderr kept in `details.stderr` */
 const STDERR_EXCERPT_CHARS = 500;
+/** characters of the output line a failed run's summary quotes */
+const SUMMARY_LINE_CHARS = 160;
 
 /**
  * Binaries that destroy data or take free-form queries. The allowlist cannot let them through: a remediation that
@@ -119,52 +119,9 @@ function commandLine(argv: string[]): string {
   return argv.map((a) => (a === '' || /[\s"'\\]/.test(a) ? JSON.stringify(a) : a)).join(' ');
 }
 
-function lastLine(text: string): string {
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  const line = (lines[lines.length - 1] ?? '').trim();
-  return line.length > 160 ? `${line.slice(0, 160)}…` : line;
-}
-
-/** Throws ForbiddenActionError naming every problem; the message format matches the other executors'. */
-function refuse(problems: ConfigProblem[]): void {
-  if (problems.length === 0) return;
-  const text = problems.map((p) => `${p.path.join('.') || '(config)'}: ${p.message}`).join('; ');
-  throw new ForbiddenActionError(`run_script refused: ${text}`);
-}
-
-/** The config re-parsed with its strict schema at execution: it may not have come through the loader. */
-function reparse(raw: unknown): RunScriptConfig {
-  const parsed = RunScriptConfig.safeParse(raw);
-  if (!parsed.success) {
-    refuse(parsed.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message })));
-  }
-  return parsed.data as RunScriptConfig;
-}
-
 function check(config: RunScriptConfig, targets: Targets): ConfigProblem[] {
   const scripts = targets.remediation.scripts;
-  const binary = config.argv[0] ?? '';
-  const problems: ConfigProblem[] = binaryProblems(binary, scripts, SCRIPTS_ALLOW).map((message) => ({
-    path: ['argv', 0],
-    message,
-  }));
-  config.argv.forEach((arg, i) => {
-    const found = shellSyntaxIn(arg);
-    if (found.length > 0) {
-      problems.push({
-        path: ['argv', i],
-        message: `contains shell syntax (${found.map((t) => JSON.stringify(t)).join(', ')}), but no shell runs this command: it would reach ${basename(binary)} literally`,
-      });
-    }
-    for (const p of placeholdersOf(arg)) {
-      if (!p.valid) {
-        problems.push({
-          path: ['argv', i],
-          message: `placeholder {{${p.name}}} is not one of labels.*, annotations.*, incident.*, service.*`,
-        });
-      }
-    }
-  });
+  const problems = argvProblems(config.argv, scripts, SCRIPTS_ALLOW);
   problems.push(...forbiddenShapes(config.argv, scripts.path));
   return problems;
 }
@@ -175,16 +132,12 @@ function check(config: RunScriptConfig, targets: Targets): ConfigProblem[] {
  * the command's whole process group and rejects.
  */
 export const runScriptExecutor: ActionExecutor<RunScriptConfig> = {
-  action: 'run_script',
+  action: ACTION,
   config: RunScriptConfig,
   check,
 
   render(config, vars) {
-    const [binary = '', ...args] = config.argv;
-    if (placeholdersOf(binary).length > 0)
-      throw new TemplateError('argv[0] (the binary) may not contain placeholders');
-    // each element is exactly one argument (no shell splits or expands it); option-like values are refused
-    return { argv: [binary, ...args.map((arg) => renderTemplate(arg, vars, checkArgument))] };
+    return { argv: renderArgv(config.argv, vars) };
   },
 
   describe(config) {
@@ -197,10 +150,10 @@ export const runScriptExecutor: ActionExecutor<RunScriptConfig> = {
   },
 
   async execute(raw, ctx) {
-    const config = reparse(raw);
-    refuse(check(config, ctx.targets));
+    const config = reparseConfig(ACTION, RunScriptConfig, raw);
+    refuseProblems(ACTION, check(config, ctx.targets));
     if (config.argv.some((arg) => placeholdersOf(arg).length > 0)) {
-      throw new TemplateError('run_script: argv still has placeholders; render the config before executing');
+      throw new TemplateError(`${ACTION}: argv still has placeholders; render the config before executing`);
     }
     const [binary = '', ...args] = config.argv;
     const name = basename(binary);
@@ -215,7 +168,7 @@ export const runScriptExecutor: ActionExecutor<RunScriptConfig> = {
         details: { argv: config.argv.map(redactSecrets), file },
       };
     }
-    if (!file) throw new Error(`run_script: ${binary} not found in PATH ${scripts.path}`);
+    if (!file) throw new Error(`${ACTION}: ${binary} not found in PATH ${scripts.path}`);
 
     let run: Awaited<ReturnType<typeof runArgv>>;
     try {
@@ -227,11 +180,11 @@ export const runScriptExecutor: ActionExecutor<RunScriptConfig> = {
         maxOutputBytes: scripts.maxOutputBytes,
         signal: ctx.signal,
         timeoutMs: ctx.timeoutMs,
-        label: 'run_script',
+        label: ACTION,
       });
     } catch (err) {
       if (err instanceof TimedOutError) {
-        throw new Error(`run_script: ${shown} ${err.message}; killed with everything it started`, {
+        throw new Error(`${ACTION}: ${shown} ${err.message}; killed with everything it started`, {
           cause: err,
         });
       }
@@ -240,13 +193,12 @@ export const runScriptExecutor: ActionExecutor<RunScriptConfig> = {
     const ok = run.exitCode === 0 && run.signal === null;
     const stdout = redactSecrets(run.stdout);
     const stderr = redactSecrets(run.stderr);
-    const status =
-      run.signal !== null
-        ? `${name} killed by ${run.signal}${run.overflowed ? ` (output past ${OVERFLOW_KILL_FACTOR}× the ${scripts.maxOutputBytes}-byte cap)` : ''}`
-        : `${name} exited ${run.exitCode}`;
-    const said = ok ? '' : lastLine(stderr) || lastLine(stdout);
+    const status = describeExit(name, run, scripts.maxOutputBytes);
+    const said = ok
+      ? ''
+      : lastOutputLine(stderr, SUMMARY_LINE_CHARS) || lastOutputLine(stdout, SUMMARY_LINE_CHARS);
     const summary = ok ? `ran ${shown}: exited 0` : `${status}${said ? `: ${said}` : ''}`;
-    ctx.log.info({ action: 'run_script', binary, exitCode: run.exitCode, signal: run.signal }, summary);
+    ctx.log.info({ action: ACTION, binary, exitCode: run.exitCode, signal: run.signal }, summary);
     return {
       ok,
       dryRun: false,

@@ -7,25 +7,28 @@ import {
   type ActionResult,
   excerpt,
   LimitError,
+  refuseProblems,
 } from '../executor.js';
-import { connectKubernetes, kubernetesRequest, parseAnswer, Scale } from './kubernetes-client.js';
+import { parseAnswer, Scale } from './kubernetes-client.js';
 import {
   callDeployApi,
   checkService,
   type DeployApiPlatform,
-  deployApiResult,
-  deploymentPath,
   displayUrl,
   isSuccess,
   type KubernetesPlatform,
   kubernetesFailure,
-  refuseProblems,
-  renderService,
+  kubernetesGet,
+  kubernetesPatch,
+  openDeployment,
+  postToDeployApi,
+  renderServiceConfig,
   resolvePlatform,
   ServiceField,
   viewPlatform,
-  withDeadline,
 } from './platform.js';
+
+const ACTION = 'scale';
 
 /** replicas one step may add as written in a runbook; the policy's scaleStep (default 3) bounds it further at run time */
 export const SCALE_BY_CEILING = 10;
@@ -83,37 +86,27 @@ async function scaleDeployment(
   ctx: ActionContext,
   platform: KubernetesPlatform,
 ): Promise<ActionResult> {
-  const { clusterName, namespace, deployment } = platform;
-  const where = `${namespace}/${deployment}`;
-  const base = { cluster: clusterName, namespace, deployment };
-  const conn = await connectKubernetes(clusterName, platform.cluster);
-  const path = deploymentPath(namespace, deployment, 'scale');
+  const { conn, path, where, base } = await openDeployment(platform, 'scale');
+  const scaleOf = `${where} scale`;
+  // summaries name it without the word: "scaled payments/payment-service 4 → 6 replicas"
+  const name = `${platform.namespace}/${platform.deployment}`;
 
-  const got = await withDeadline(ctx, ctx.timeoutMs, `GET deployment ${where} scale`, (signal) =>
-    kubernetesRequest(conn, { method: 'GET', path, signal }),
-  );
-  if (!isSuccess(got.status)) return kubernetesFailure(`scale of ${where}`, got, ctx.dryRun, base);
-  const current = parseAnswer(Scale, got, `GET deployment ${where} scale`).spec.replicas ?? 0;
-  const next = planScale(config, ctx, `deployment ${where}`, current);
+  const got = await kubernetesGet(ctx, conn, scaleOf, path);
+  if (!isSuccess(got.status)) return kubernetesFailure(`scale of ${name}`, got, ctx.dryRun, base);
+  const current = parseAnswer(Scale, got, `GET ${scaleOf}`).spec.replicas ?? 0;
+  const next = planScale(config, ctx, where, current);
 
-  const patched = await withDeadline(ctx, ctx.timeoutMs, `PATCH deployment ${where} scale`, (signal) =>
-    kubernetesRequest(conn, {
-      method: 'PATCH',
-      path,
-      ...(ctx.dryRun ? { query: { dryRun: 'All' } } : {}),
-      contentType: 'application/merge-patch+json',
-      body: { spec: { replicas: next } },
-      signal,
-    }),
-  );
+  const patched = await kubernetesPatch(ctx, conn, scaleOf, path, 'application/merge-patch+json', {
+    spec: { replicas: next },
+  });
   const details = { ...base, from: current, to: next };
-  if (!isSuccess(patched.status)) return kubernetesFailure(`scale of ${where}`, patched, ctx.dryRun, details);
+  if (!isSuccess(patched.status)) return kubernetesFailure(`scale of ${name}`, patched, ctx.dryRun, details);
   return {
     ok: true,
     dryRun: ctx.dryRun,
     summary: ctx.dryRun
-      ? `would scale ${where} ${current} → ${next} replicas (the API server accepted it as a dry run)`
-      : `scaled ${where} ${current} → ${next} replicas`,
+      ? `would scale ${name} ${current} → ${next} replicas (the API server accepted it as a dry run)`
+      : `scaled ${name} ${current} → ${next} replicas`,
     details: { ...details, status: patched.status },
   };
 }
@@ -151,21 +144,17 @@ async function scaleViaDeployApi(
   }
   const next = planScale(config, ctx, service, current);
   const request = { service, incidentId: ctx.incident.id, replicas: next, previous: current };
-  const details = { service, from: current, to: next, url: displayUrl(scaleUrl), request };
-  if (ctx.dryRun) {
-    return {
-      ok: true,
-      dryRun: true,
-      summary: `would scale ${service} ${current} → ${next} replicas (POST ${displayUrl(scaleUrl)})`,
-      details,
-    };
-  }
-  const answer = await callDeployApi(ctx, http, 'POST', scaleUrl, request);
-  return deployApiResult(
-    answer,
-    `scaled ${service} ${current} → ${next} replicas`,
-    `scale of ${service} ${current} → ${next} replicas failed`,
-    details,
+  return postToDeployApi(
+    ctx,
+    http,
+    scaleUrl,
+    request,
+    { service, from: current, to: next },
+    {
+      wouldDo: `would scale ${service} ${current} → ${next} replicas (POST ${displayUrl(scaleUrl)})`,
+      done: `scaled ${service} ${current} → ${next} replicas`,
+      failed: `scale of ${service} ${current} → ${next} replicas failed`,
+    },
   );
 }
 
@@ -175,13 +164,10 @@ async function scaleViaDeployApi(
  * LimitError, so shadow mode records the limit it would hit.
  */
 export const scaleExecutor: ActionExecutor<ScaleConfig> = {
-  action: 'scale',
+  action: ACTION,
   config: ScaleConfig,
   check: checkScale,
-
-  render(config, vars) {
-    return { ...config, service: renderService(config.service, vars) };
-  },
+  render: renderServiceConfig,
 
   describe(config, targets) {
     const view = viewPlatform(config.service, targets);
@@ -195,7 +181,7 @@ export const scaleExecutor: ActionExecutor<ScaleConfig> = {
   },
 
   async execute(config, ctx) {
-    refuseProblems('scale', checkScale(config, ctx.targets));
+    refuseProblems(ACTION, checkScale(config, ctx.targets));
     const platform = resolvePlatform(config.service, ctx.targets, 'scale');
     if (config.by > ctx.limits.scaleStep) {
       throw new LimitError(

@@ -1,20 +1,11 @@
 import { z } from 'zod';
-import type { ConfigProblem } from '../../diagnostics/collector.js';
 import { durationField, parseDuration } from '../../diagnostics/duration.js';
-import type { Targets } from '../../diagnostics/targets.js';
-import type { ActionExecutor } from '../executor.js';
+import { type ActionExecutor, limitField } from '../executor.js';
 import {
   BACKEND_FILTERS,
-  checkBackendConfig,
-  countBackends,
-  describeFailure,
+  backendExecutor,
   describeFilters,
-  limitField,
   plural,
-  refuseProblems,
-  renderFilters,
-  reparse,
-  signalBackends,
   strictBackendConfig,
 } from './postgres-backends.js';
 
@@ -42,7 +33,7 @@ export const TerminateConnectionsConfig = strictBackendConfig(ACTION, {
    */
   idleLongerThan: durationField({ minMs: 1_000, example: '"5m" or "10m"' }),
   /** required; at most this many sessions per run, the longest idle first */
-  limit: limitField(MAX_TERMINATE_LIMIT, 'sessions'),
+  limit: limitField(MAX_TERMINATE_LIMIT, 'sessions', 'touch'),
   ...BACKEND_FILTERS,
 });
 export type TerminateConnectionsConfig = z.infer<typeof TerminateConnectionsConfig>;
@@ -63,71 +54,19 @@ function sessionsPhrase(config: TerminateConnectionsConfig): string {
   return `${STATE_WORDS[config.state]} for over ${config.idleLongerThan} on ${config.target}${describeFilters(config)}`;
 }
 
-function check(config: TerminateConnectionsConfig, targets: Targets): ConfigProblem[] {
-  return checkBackendConfig(config, targets);
-}
-
 /** Ends client sessions that have sat idle (or idle in a transaction) too long, holding connections or locks. */
-export const terminateConnectionsExecutor: ActionExecutor<TerminateConnectionsConfig> = {
-  action: ACTION,
-  config: TerminateConnectionsConfig,
-  check,
-  render: renderFilters,
-
-  describe(config) {
-    return {
-      target: `postgres:${config.target}`,
-      blastRadius: `up to ${plural(config.limit, 'session')} ${sessionsPhrase(config)}; ${CONSEQUENCE[config.state]}`,
-      rollback: 'none needed: clients reconnect',
-    };
-  },
-
-  async execute(raw, ctx) {
-    const config = reparse(ACTION, TerminateConnectionsConfig, raw);
-    refuseProblems(ACTION, check(config, ctx.targets));
-    const target = ctx.targets.remediation.databases[config.target];
-    if (!target) throw new Error(`${ACTION}: no database "${config.target}"`);
-    let picked: Awaited<ReturnType<typeof signalBackends>>;
-    try {
-      picked = await signalBackends(
-        target.url,
-        {
-          mode: 'terminate',
-          state: config.state,
-          olderThanMs: parseDuration(config.idleLongerThan) as number,
-          limit: config.limit,
-          database: config.database,
-          application: config.application,
-          user: config.user,
-        },
-        { signal: ctx.signal, timeoutMs: ctx.timeoutMs, dryRun: ctx.dryRun },
-      );
-    } catch (err) {
-      throw describeFailure(ACTION, config.target, err);
-    }
-    const { matched, done, notPermitted } = countBackends(picked);
-    const phrase = sessionsPhrase(config);
-    const refused = notPermitted > 0 ? ` (${notPermitted} not permitted for this role)` : '';
-    let summary: string;
-    if (matched === 0) summary = `no sessions ${phrase}`;
-    else if (ctx.dryRun) summary = `would terminate ${plural(matched, 'session')} ${phrase}${refused}`;
-    else summary = `terminated ${done} of ${plural(matched, 'session')} ${phrase}${refused}`;
-    ctx.log.info({ action: ACTION, target: config.target, matched, done, dryRun: ctx.dryRun }, summary);
-    return {
-      ok: ctx.dryRun || done === matched,
-      dryRun: ctx.dryRun,
-      summary,
-      details: {
-        target: config.target,
-        state: config.state,
-        idleLongerThan: config.idleLongerThan,
-        limit: config.limit,
-        filters: { database: config.database, application: config.application, user: config.user },
-        matched,
-        done,
-        notPermitted,
-        backends: picked,
-      },
-    };
-  },
-};
+export const terminateConnectionsExecutor: ActionExecutor<TerminateConnectionsConfig> =
+  backendExecutor<TerminateConnectionsConfig>({
+    action: ACTION,
+    config: TerminateConnectionsConfig,
+    mode: 'terminate',
+    select: (config) => ({
+      state: config.state,
+      olderThanMs: parseDuration(config.idleLongerThan) as number,
+    }),
+    phrase: sessionsPhrase,
+    blastRadius: (config) =>
+      `up to ${plural(config.limit, 'session')} ${sessionsPhrase(config)}; ${CONSEQUENCE[config.state]}`,
+    rollback: 'none needed: clients reconnect',
+    settings: (config) => ({ state: config.state, idleLongerThan: config.idleLongerThan }),
+  });

@@ -279,7 +279,7 @@ describe('safety: hard limits in Redis, reserved atomically', () => {
     const third = await limiter.reserve({ ...perIncident, stepKey: 'a3' });
     assert.ok(!third.ok && third.limit === 'actions_per_incident');
 
-    const fleet = createLimiter(redis, `${prefix}-fleet`);
+    const fleet = createLimiter(redis, `${prefix}:fleet`);
     const one = { ...base, inFlight: 1 };
     assert.equal((await fleet.reserve({ ...one, stepKey: 'f1', incidentId: 1 })).ok, true);
     const waiting = await fleet.reserve({ ...one, stepKey: 'f2', incidentId: 2 });

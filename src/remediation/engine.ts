@@ -549,6 +549,7 @@ async function run(deps: RemediationDeps, loaded: Loaded, step: PlanStep, row: S
     return stop('forbidden', `${step.action} is guarded here and was not approved`);
   }
 
+  let precheck: { holds: boolean; inconclusive: string[]; findings: Record<string, unknown> } | null = null;
   if (!communication && !shadow) {
     const automation = await automationState(deps.db, incident.service);
     if (!automation.enabled) {
@@ -563,7 +564,12 @@ async function run(deps: RemediationDeps, loaded: Loaded, step: PlanStep, row: S
     if (hypothesis) {
       const { findings, fresh } = await freshFindings(deps, execution, referenced(hypothesis.when));
       const holds = evaluate(execution, findings, hypothesis.when);
-      if (holds === false) {
+      // a check that could not run now says nothing about the cause: act on the evidence the decision had
+      const unsure = Object.entries(fresh)
+        .filter(([, f]) => f.status === 'error')
+        .map(([id]) => id);
+      precheck = { holds: holds === true, inconclusive: unsure, findings: summarize(fresh) };
+      if (holds === false && unsure.length === 0) {
         await withTransaction(deps.db, async (tx) => {
           const moved = await moveStep(tx, row.id, ['ready', 'approved'], 'skipped', {
             reason: 'the condition has cleared: not needed',
@@ -588,8 +594,11 @@ async function run(deps: RemediationDeps, loaded: Loaded, step: PlanStep, row: S
         );
         return;
       }
-      if (typeof holds === 'string')
-        deps.log.warn({ step: step.id, err: holds }, 'pre-check inconclusive; acting');
+      if (typeof holds === 'string' || unsure.length > 0)
+        deps.log.warn(
+          { step: step.id, err: typeof holds === 'string' ? holds : null, inconclusive: unsure },
+          'pre-check inconclusive; acting on the decision',
+        );
     }
     if (step.action === 'rollback') {
       const { rows } = await deps.db.query<{ version: string; deployed_at: Date }>(
@@ -643,6 +652,7 @@ async function run(deps: RemediationDeps, loaded: Loaded, step: PlanStep, row: S
       target: prepared.description.target,
       dryRun: shadow,
       inputs: prepared.shown,
+      precheck,
     });
     if (!communication && !shadow)
       return (await moveIncident(tx, incident.id, 'mitigating', `running ${step.id}`)) ?? id;

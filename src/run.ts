@@ -87,8 +87,8 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
           prometheusUrl,
           detection: ctx.detection,
           log,
-          // anomalies become incidents with the correlation rules of a later issue; until then they are logged
-          onAnomalies: (r) => log.warn({ anomalies: r.anomalies.slice(0, 20) }, 'anomalies detected'),
+          // ctx.detection turns persistent or agreeing anomalies into incidents; single points are only logged
+          onAnomalies: (r) => log.info({ anomalies: r.anomalies.slice(0, 20) }, 'anomalous points'),
         },
         queries,
       );

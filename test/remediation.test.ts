@@ -40,7 +40,7 @@ async function startAdmin(): Promise<Admin> {
         return;
       }
       admin.requests.push({ method: req.method ?? '', path, body, headers: req.headers });
-      const action = /^\/admin\/([\w-]+)\/(breaker|restart)$/.exec(path);
+      const action = /^\/admin\/([\w-]+)\/(breaker|restart|rollback)$/.exec(path);
       if (action && req.method === 'POST') {
         const service = action[1] as string;
         if (admin.fixable.has(service)) admin.health.set(service, 200);
@@ -86,6 +86,9 @@ const SERVICES = [
   'p1-svc',
   'sweep-svc',
   'sweep-expire-svc',
+  'rollback-svc',
+  'stale-deploy-svc',
+  'attempts-svc',
 ];
 
 describe('remediation: executed inside the safety bounds, approved in Slack, verified or handed over', () => {
@@ -118,6 +121,12 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
         '  http:',
         `    allow: ["${admin.url}/admin/"]`,
         '  platforms:',
+        '    rollback-svc:',
+        '      http:',
+        `        rollbackUrl: ${admin.url}/admin/rollback-svc/rollback`,
+        '    stale-deploy-svc:',
+        '      http:',
+        `        rollbackUrl: ${admin.url}/admin/stale-deploy-svc/rollback`,
         '    restart-svc:',
         '      http:',
         `        restartUrl: ${admin.url}/admin/restart-svc/restart`,
@@ -665,5 +674,97 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
       'test-2',
     );
     assert.equal(adminCalls('/admin/sweep-svc/breaker').length, 1, 'nothing ran twice');
+  });
+
+  test('a rollback announces itself, rolls back a recent deploy only, and refuses one older than the window', async () => {
+    admin.health.set('rollback-svc', 503);
+    admin.fixable.add('rollback-svc');
+    const deploy = await t.webhook('/webhooks/deploy', {
+      service: 'rollback-svc',
+      version: '2.0.0',
+      previousVersion: '1.9.9',
+    });
+    assert.equal(deploy.status, 202);
+    const incident = await fire('BadDeploy', 'rollback-svc', { note: '<!channel> v2.0.0 is broken' });
+    // the notify step ran on its own (communication), in the incident's thread, with Slack markup neutralised
+    const announce = await stepIn(incident, ['succeeded', 'verified', 'failed', 'refused']);
+    assert.equal(announce.step_id, 'announce');
+    assert.notEqual(announce.status, 'failed');
+    const posted = await eventually('the announcement', async () =>
+      t.stub
+        .callsTo('chat.postMessage')
+        .find((c) => String(c.args.text).startsWith('Rolling back rollback-svc')),
+    );
+    assert.equal(posted.args.text, 'Rolling back rollback-svc: &lt;!channel&gt; v2.0.0 is broken');
+    assert.ok(posted.args.thread_ts, 'in the incident thread');
+    const approval = await approvalOf(incident);
+    await click(approval.id, 'U0APPROVER');
+    await eventually('resolved', async () => (await statusOf(incident)) === 'resolved');
+    assert.equal(adminCalls('/admin/rollback-svc/rollback').length, 1);
+    assert.deepEqual(JSON.parse(adminCalls('/admin/rollback-svc/rollback')[0]?.body ?? '{}').to, 'previous');
+
+    // a deploy from two hours ago is outside the 60-minute window: refused, escalated, nothing called
+    admin.health.set('stale-deploy-svc', 503);
+    await t.query(
+      `INSERT INTO deploy_events (service, version, deployed_at, payload) VALUES ('stale-deploy-svc', '3.1.0', now() - interval '2 hours', '{}')`,
+    );
+    const stale = await fire('BadDeploy', 'stale-deploy-svc', { note: 'old deploy' });
+    const staleApproval = await approvalOf(stale);
+    await click(staleApproval.id, 'U0APPROVER');
+    const refused = await eventually('the rollback step settled', async () =>
+      (await stepsOf(stale)).find(
+        (x) => x.step_id === 'roll_back' && !['approved', 'awaiting_approval'].includes(x.status),
+      ),
+    );
+    assert.equal(refused.status, 'refused');
+    assert.match(refused.reason ?? '', /no deploy of stale-deploy-svc in the last 60 minutes/);
+    assert.equal(adminCalls('/admin/stale-deploy-svc/rollback').length, 0);
+    await eventually('escalated', async () => (await statusOf(stale)) === 'escalated');
+  });
+
+  test('at most two remediation attempts per incident: a third run is refused before it asks anyone', async () => {
+    admin.health.set('attempts-svc', 503);
+    const incident = await fire('BreakerNeeded', 'attempts-svc');
+    const attempt = async (n: number) => {
+      const approval = await eventually(`approval of attempt ${n}`, async () => {
+        const rows = await t.query<{ id: number }>(
+          `SELECT id FROM approval_requests WHERE incident_id = $1 AND status = 'pending'`,
+          [incident],
+        );
+        return rows[0];
+      });
+      await click(approval.id, 'U0APPROVER');
+      await eventually(`attempt ${n} to fail verification`, async () => {
+        const rows = await t.query(
+          `SELECT 1 FROM remediation_steps WHERE incident_id = $1 AND status = 'verification_failed'`,
+          [incident],
+        );
+        return rows.length === n;
+      });
+    };
+    await attempt(1);
+    const again = () =>
+      sendSlashCommand(t.baseUrl, SIGNING_SECRET, {
+        command: '/incident',
+        text: `run breaker INC-${incident}`,
+        user_id: 'U0ONCALL',
+      });
+    await again();
+    await attempt(2);
+    await again();
+    const third = await eventually('the third run refused', async () => {
+      const rows = await t.query<StepRow>(
+        `SELECT * FROM remediation_steps WHERE incident_id = $1 AND status = 'refused'`,
+        [incident],
+      );
+      return rows[0];
+    });
+    assert.match(third.reason ?? '', /already had 2 remediation attempts \(at most 2\)/);
+    assert.equal(adminCalls('/admin/attempts-svc/breaker').length, 2);
+    const pending = await t.query(
+      `SELECT 1 FROM approval_requests WHERE incident_id = $1 AND status = 'pending'`,
+      [incident],
+    );
+    assert.equal(pending.length, 0, 'nobody was asked a third time');
   });
 });

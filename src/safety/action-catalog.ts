@@ -13,7 +13,7 @@ export interface CatalogueEntry {
   tier: Tier;
   /** why this tier, for the approval packet and the docs */
   why: string;
-  /** tells people something instead of changing a system: runs even when automation is off or in shadow mode */
+  /** tells people something instead of changing a system: needs no approval and runs while automation is off */
   communication?: boolean;
 }
 

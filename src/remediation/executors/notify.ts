@@ -14,7 +14,7 @@ export const NotifyConfig = z.strictObject({
 });
 export type NotifyConfig = z.infer<typeof NotifyConfig>;
 
-/** Tells people something. Communication, not a change: it runs in every mode and while automation is off. */
+/** Tells people something. Communication, not a change: no approval needed and it runs while automation is off (shadow mode dry-runs it like everything else). */
 export const notifyExecutor: ActionExecutor<NotifyConfig> = {
   action: 'notify',
   config: NotifyConfig,

@@ -353,7 +353,8 @@ async function main(): Promise<number> {
     process.stderr.write('bench: end to end: priming the series\n');
     let t: TestApp | undefined;
     try {
-      t = await startTestApp({ LOG_LEVEL: 'silent' });
+      // Slack syncs debounced as deployed (5 s), not as the tests' 100 ms: a storm's card edits and digests batch up
+      t = await startTestApp({ LOG_LEVEL: 'silent', SLACK_SYNC_DEBOUNCE_MS: '5000' });
       const e2e = await runEndToEnd(w, opts, t);
       lost = e2e.lost;
       section('2. end to end: POST /ingest/metrics, detector state in Redis', e2e.lines);

@@ -134,6 +134,23 @@ describe('streaming detector: synthetic series with known answers', () => {
     assert.ok(maxOutside(scores, midnight, midnight + 2) < QUIET, 'the hourly cycle');
   });
 
+  test('the same values in a new order: regular single spikes and dips, then a spike answered at once by a dip', () => {
+    for (const seed of SEEDS) {
+      const dipAt = 2401;
+      const scores = score(
+        buildSeries(3000, seed, (i, v) =>
+          i % 40 === 0 ? v + 12 : i % 40 === 20 || i === dipAt ? v - 12 : v,
+        ),
+      );
+      // every value is ordinary for this series; only the order is new
+      assert.ok((scores[dipAt] as number) >= 0.15, `seed ${seed}: the dip after a spike ${scores[dipAt]}`);
+      assert.ok(
+        maxOutside(scores, dipAt, dipAt) < 0.1,
+        `seed ${seed}: elsewhere ${maxOutside(scores, dipAt, dipAt)}`,
+      );
+    }
+  });
+
   test('a flatline after noise fires (a stuck sensor)', () => {
     for (const seed of SEEDS) {
       const scores = score(buildSeries(1200, seed, (i, v) => (i >= ANOMALY_AT ? 50 : v)));

@@ -94,8 +94,11 @@ export async function reportAnomalies(
   if (kept.length > 0) {
     await deps.incidents.ingestAlerts({
       source: 'anomaly',
+      // the raw delivery keeps each signal without its recent points: its alert's annotations carry them already
       payloadJson: JSON.stringify({
-        signals: signals.filter((_, i) => !quiet.has(alerts[i]?.service ?? '')),
+        signals: signals
+          .filter((_, i) => !quiet.has(alerts[i]?.service ?? ''))
+          .map(({ recent: _, ...signal }) => signal),
       }),
       alerts: kept,
     });

@@ -1,7 +1,21 @@
 import type { DetectorSnapshot, StreamingDetector } from './detector.js';
 import { RollingMedian } from './rolling-median.js';
 import { SeasonalProfile } from './seasonal-profile.js';
-import { poissonTailSurprise, RARITY_BINS, RarityCalibrator, residualSurprise } from './surprise.js';
+import {
+  FRESH_HISTORY,
+  ORDINARY,
+  SEQUENCE_CELLS,
+  SequenceMemory,
+  STEP_DOWN,
+  STEP_UP,
+} from './sequence-memory.js';
+import {
+  poissonTailSurprise,
+  RARITY_BINS,
+  RARITY_TOLERANCE,
+  RarityCalibrator,
+  residualSurprise,
+} from './surprise.js';
 
 /*
  * The detector (see README.md in this folder for the why and the measurements). Surprise is −log10 p. Per point:
@@ -17,7 +31,9 @@ import { poissonTailSurprise, RARITY_BINS, RarityCalibrator, residualSurprise } 
  *    their long-run rate (Poisson tail): bursts of moderately odd points.
  * 4. A volatility channel: short- against long-run absolute residual (log ratio, standardised): a series that
  *    goes flat or starts thrashing.
- * 5. Each channel's surprise is capped by how often comparable surprises occurred recently (RarityCalibrator), the
+ * 5. A sequence channel: each point's kind (large step down, ordinary, large step up against the rolling median)
+ *    and how often that kind followed the two preceding kinds (SequenceMemory): the same values in a new order.
+ * 6. Each channel's surprise is capped by how often comparable surprises occurred recently (RarityCalibrator), the
  *    point's surprise is the largest channel's, and the likelihood is the posterior probability of "anomalous" under
  *    a prior of one anomalous point in 10^4: 1 / (1 + 10^(4 − s)).
  *
@@ -25,7 +41,7 @@ import { poissonTailSurprise, RARITY_BINS, RarityCalibrator, residualSurprise } 
  * few typed arrays, serialised by toJSON.
  */
 
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 
 const DAY_MS = 86_400_000;
 const WEEK_MS = 7 * DAY_MS;
@@ -90,17 +106,28 @@ const VOLATILITY_CLIP = 3;
  */
 const VOLATILITY_RARITY_DELAY = 32;
 
+/** sequence: a point is a large step when its rolling-median residual reaches this many median scales */
+const SEQUENCE_STEP = 6;
+/** sequence memory: half-life of its counts, in points */
+const SEQUENCE_HALF_LIFE = 4000;
+
 /** rarity memory: half-life in points */
 const RARITY_HALF_LIFE = 1000;
-const CHANNELS = 4;
-/** per channel (prediction, change, rate, volatility): delay line length of its rarity histogram */
-const RARITY_DELAYS = [0, 0, 0, VOLATILITY_RARITY_DELAY];
-/** each channel's slice of the shared Float32Array: the histogram, then its delay line */
-const RARITY_OFFSETS = RARITY_DELAYS.map((_, c) =>
-  RARITY_DELAYS.slice(0, c).reduce((sum, delay) => sum + RARITY_BINS + delay, 0),
+const CHANNELS = 5;
+/** per channel (prediction, change, rate, volatility, sequence): delay line length of its rarity histogram */
+const RARITY_DELAYS = [0, 0, 0, VOLATILITY_RARITY_DELAY, 0];
+/** per channel: remembered surprises at least (s − tolerance) count as comparable to s */
+const RARITY_TOLERANCES = [2, RARITY_TOLERANCE, 2, 2, 1];
+/**
+ * The rarity histograms are interleaved (bin j of channel c at j × CHANNELS + c), so the low bins nearly every point
+ * touches share one cache line across the five channels; the delay lines follow them.
+ */
+const RARITY_DELAY_OFFSETS = RARITY_DELAYS.map(
+  (_, c) => CHANNELS * RARITY_BINS + RARITY_DELAYS.slice(0, c).reduce((sum, delay) => sum + delay, 0),
 );
 const RARITY_LENGTH = CHANNELS * RARITY_BINS + RARITY_DELAYS.reduce((a, b) => a + b, 0);
-const TABLES_LENGTH = DAILY_BINS + WEEKLY_BINS + RARITY_LENGTH;
+const SEQUENCE_OFFSET = DAILY_BINS + WEEKLY_BINS + RARITY_LENGTH;
+const TABLES_LENGTH = SEQUENCE_OFFSET + SEQUENCE_CELLS;
 /** channels start feeding their rarity histograms after this many points */
 const CALIBRATION_START = 16;
 /** prior odds of an anomalous point, as −log10: the likelihood is 0.5 at this surprise */
@@ -135,6 +162,8 @@ const SCALARS = [
   'trackMedian',
   'trackDaily',
   'trackWeekly',
+  'sequenceWeight',
+  'sequenceHistory',
 ] as const;
 
 export interface EnsembleSnapshot extends DetectorSnapshot {
@@ -142,7 +171,7 @@ export interface EnsembleSnapshot extends DetectorSnapshot {
   warmUp: number;
   scalars: number[];
   median: number[];
-  /** base64 of the Float32 tables: the daily profile, the weekly profile, then the rarity histograms */
+  /** base64 of the Float32 tables: the daily profile, the weekly profile, the rarity histograms, the sequence counts */
   tables: string;
   rarityWeights: number[];
 }
@@ -173,6 +202,8 @@ export class EnsembleDetector implements StreamingDetector {
   private trackMedian = 0;
   private trackDaily = 0;
   private trackWeekly = 0;
+  private sequenceWeight = 1;
+  private sequenceHistory = FRESH_HISTORY;
 
   /** seasonalAlpha's memo (derived, not state) */
   private alphaFor = Number.NaN;
@@ -183,6 +214,7 @@ export class EnsembleDetector implements StreamingDetector {
   private readonly tables: Float32Array;
   private readonly rarityBins: Float32Array;
   private readonly rarity: RarityCalibrator[];
+  private readonly sequence: SequenceMemory;
 
   constructor(
     readonly warmUp: number,
@@ -203,24 +235,33 @@ export class EnsembleDetector implements StreamingDetector {
       this.tables.subarray(DAILY_BINS, DAILY_BINS + WEEKLY_BINS),
       WEEKLY_JITTER,
     );
-    this.rarityBins = this.tables.subarray(DAILY_BINS + WEEKLY_BINS);
+    this.rarityBins = this.tables.subarray(DAILY_BINS + WEEKLY_BINS, SEQUENCE_OFFSET);
     const forget = 1 - 0.5 ** (1 / RARITY_HALF_LIFE);
     this.rarity = Array.from(
       { length: CHANNELS },
       (_, c) =>
         new RarityCalibrator(
           this.rarityBins,
-          RARITY_OFFSETS[c] as number,
+          c,
+          CHANNELS,
           forget,
           RARITY_DELAYS[c] as number,
+          RARITY_DELAY_OFFSETS[c] as number,
           state?.rarityWeights[c] ?? 1,
           // every channel is offered one surprise per point once calibration starts
           Math.max(0, (state?.scalars[0] ?? 0) - CALIBRATION_START),
+          RARITY_TOLERANCES[c] as number,
         ),
     );
     if (state)
       for (let i = 0; i < SCALARS.length; i++)
         this[SCALARS[i] as (typeof SCALARS)[number]] = state.scalars[i] ?? Number.NaN;
+    this.sequence = new SequenceMemory(
+      this.tables.subarray(SEQUENCE_OFFSET),
+      SEQUENCE_HALF_LIFE,
+      this.sequenceWeight,
+      this.sequenceHistory,
+    );
   }
 
   /** the robust fast level ± 4 of its scales: where the level model puts nearly all normal points */
@@ -327,6 +368,16 @@ export class EnsembleDetector implements StreamingDetector {
       VOLATILITY_LONG_ALPHA,
     );
 
+    // 5. sequence: this point's kind after the two before it (learning starts with calibration)
+    let sequence = 0;
+    if (n >= CALIBRATION_START) {
+      const large = SEQUENCE_STEP * (this.medianScale + scaleFloor);
+      const kind = medianResidual >= large ? STEP_UP : medianResidual <= -large ? STEP_DOWN : ORDINARY;
+      sequence = this.sequence.surprise(kind);
+      this.sequenceWeight = this.sequence.weight;
+      this.sequenceHistory = this.sequence.history;
+    }
+
     // learn
     this.trackFast += TRACK_ALPHA * (lossFast - this.trackFast);
     this.trackMedian += TRACK_ALPHA * (lossMedian - this.trackMedian);
@@ -365,6 +416,7 @@ export class EnsembleDetector implements StreamingDetector {
       (rarity[1] as RarityCalibrator).calibrate(change),
       (rarity[2] as RarityCalibrator).calibrate(rate),
       (rarity[3] as RarityCalibrator).calibrate(volatility),
+      (rarity[4] as RarityCalibrator).calibrate(sequence),
     );
     if (this.count <= this.warmUp) return 0;
     return 1 / (1 + 10 ** (PRIOR_SURPRISE - surprise));

@@ -89,6 +89,7 @@ const SERVICES = [
   'rollback-svc',
   'stale-deploy-svc',
   'attempts-svc',
+  'killrun-svc',
 ];
 
 describe('remediation: executed inside the safety bounds, approved in Slack, verified or handed over', () => {
@@ -766,5 +767,35 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
       [incident],
     );
     assert.equal(pending.length, 0, 'nobody was asked a third time');
+  });
+
+  test('the kill switch thrown during a run: an approved step waiting to run is skipped, and it escalates', async () => {
+    admin.health.set('killrun-svc', 503);
+    admin.fixable.add('killrun-svc');
+    const incident = await fire('BreakerNeeded', 'killrun-svc');
+    const approval = await approvalOf(incident);
+    const slash = (text: string) =>
+      sendSlashCommand(t.baseUrl, SIGNING_SECRET, {
+        command: '/incident',
+        text,
+        user_id: 'U0ADMIN',
+        channel_id: 'C0OPS',
+      });
+    const off = await slash('automation off');
+    assert.match(JSON.parse(off.body).text, /Automation is off for every service/);
+    try {
+      await click(approval.id, 'U0APPROVER');
+      const step = await stepIn(incident, ['skipped', 'verified', 'succeeded', 'failed']);
+      assert.equal(step.status, 'skipped');
+      assert.match(step.reason ?? '', /automation is off \(by U0ADMIN\)/);
+      assert.equal(adminCalls('/admin/killrun-svc/breaker').length, 0, 'nothing ran');
+      await eventually('escalated', async () => (await statusOf(incident)) === 'escalated');
+    } finally {
+      await slash('automation on');
+    }
+    const [global] = await t.query<{ enabled: boolean }>(
+      `SELECT enabled FROM automation_switches WHERE scope = '*'`,
+    );
+    assert.equal(global?.enabled, true);
   });
 });

@@ -546,6 +546,17 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
       }
     }
     assert.deepEqual(outcomes, ['verified', 'verified', 'refused']);
+    // the limit hit is shown in the incident's thread
+    await t.stub.waitFor((calls) =>
+      calls.some(
+        (c) =>
+          c.method === 'chat.postMessage' &&
+          c.args.thread_ts !== undefined &&
+          /Refused restart_service \(restart_service\): limit: .*already restarted 2 times/.test(
+            JSON.stringify(c.args.blocks ?? []),
+          ),
+      ),
+    );
     const restarts = adminCalls('/admin/restart-svc/restart');
     assert.equal(restarts.length, 2, 'the deploy API got exactly two restarts');
     assert.equal(restarts[0]?.headers.authorization, 'Bearer deploy-secret-token-123');

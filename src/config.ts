@@ -91,6 +91,8 @@ const EnvShape = z.object({
   RUNBOOKS_DIR: z.preprocess(emptyAsUndefined, z.string().min(1).default('./runbooks')),
   /** what diagnostics may reach (databases, Redis, shell allowlist, log files, per-service values); YAML */
   TARGETS_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/targets.yml')),
+  /** teams, rotations, overrides, service ownership and escalation policies (YAML; missing = no on-call known) */
+  ONCALL_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/oncall.yml')),
   /** the safety policy: modes, approvers, tier tightening, hard limits (YAML; missing = supervised, nobody approves) */
   SAFETY_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/safety.yml')),
   /** a worker's claim on a job; a killed worker's jobs are taken over after about twice this; milliseconds */

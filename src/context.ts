@@ -6,6 +6,7 @@ import { createDetectionService, type DetectionService } from './detection/detec
 import { closeDatabaseTargets } from './diagnostics/collectors/database-query.js';
 import { COLLECTORS } from './diagnostics/registry.js';
 import { loadTargets, type Targets } from './diagnostics/targets.js';
+import { loadOncall, type OncallConfig } from './escalation/oncall.schema.js';
 import { createIncidentService, type IncidentService } from './incidents/incident-service.js';
 import type { IncidentChange } from './incidents/record-alerts.js';
 import type { Logger } from './logger.js';
@@ -48,6 +49,8 @@ export interface AppContext {
     jobDeps: RunbookJobDeps;
     service: RunbookService;
   };
+  /** who owns what and who is on call (ONCALL_FILE); null when the file is missing */
+  oncall: OncallConfig | null;
   remediation: {
     policy: SafetyPolicy;
     deps: RemediationDeps;
@@ -163,6 +166,8 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
   const targets = await loadTargets(config.TARGETS_FILE);
   // an invalid safety policy stops the boot: running remediation under a policy nobody meant is worse than not running
   const policy = await loadPolicy(config.SAFETY_FILE);
+  // an invalid on-call file stops the boot too: pages must never go to a schedule nobody meant
+  const oncall = await loadOncall(config.ONCALL_FILE);
   const loaded = await loadRunbooks([config.RUNBOOKS_DIR], {
     collectors: COLLECTORS,
     targets,
@@ -298,6 +303,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
       jobDeps,
       service: createRunbookService({ db, catalog, incidents, queues }),
     },
+    oncall,
     remediation: {
       policy,
       deps: remediationDeps,

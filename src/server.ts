@@ -176,6 +176,7 @@ export async function startServer(ctx: AppContext): Promise<RunningServer> {
         incidents: ctx.incidents,
         runbooks: ctx.runbooks.service,
         remediation: ctx.remediation.service,
+        oncall: ctx.oncall,
         maintenance: (input) => setMaintenance(ctx.db, input),
         log: ctx.log,
       },

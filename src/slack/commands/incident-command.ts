@@ -14,6 +14,7 @@ export type IncidentCommand =
   | { kind: 'run'; runbookId: string; target?: string }
   | { kind: 'maintenance'; service: string; durationMs: number; reason: string }
   | { kind: 'automation'; enabled: boolean | null; service: string | null; reason: string }
+  | { kind: 'oncall'; team: string | null }
   | { kind: 'help' }
   | { kind: 'invalid'; problem: string };
 
@@ -25,6 +26,7 @@ export const INCIDENT_USAGE = [
   '`/incident run <runbook> [service|INC-id]` — run a runbook by hand (on the open incident, or a new one)',
   '`/incident maintenance <service> <duration|off> [reason…]` — no incidents from anomalies of the service for a while (e.g. `2h`)',
   '`/incident automation off|on [service] [reason…]` — stop (or resume) automated remediation everywhere or for one service; `/incident automation` shows the state',
+  '`/incident oncall [team]` — who is on call now and next',
   '`/incident help` — this message',
 ].join('\n');
 
@@ -87,6 +89,13 @@ export function parseIncidentCommand(text: string): IncidentCommand {
         durationMs: ms,
         reason: reasonWords.join(' ').slice(0, 500),
       };
+    }
+    case 'oncall': {
+      if (rest.length > 1) return { kind: 'invalid', problem: '`oncall` takes at most one team name' };
+      const team = rest[0];
+      if (team !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(team))
+        return { kind: 'invalid', problem: `\`${team}\` is not a team name (letters, digits, . _ -)` };
+      return { kind: 'oncall', team: team ?? null };
     }
     case 'automation': {
       const [state, ...more] = rest;

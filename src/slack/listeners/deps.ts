@@ -1,3 +1,4 @@
+import type { OncallConfig } from '../../escalation/oncall.schema.js';
 import type { IncidentService } from '../../incidents/incident-service.js';
 import type { Logger } from '../../logger.js';
 import type { RemediationService } from '../../remediation/approval-service.js';
@@ -7,6 +8,8 @@ import type { RunbookService } from '../../runbooks/runbook-service.js';
 export interface ListenerDeps {
   incidents: IncidentService;
   runbooks: RunbookService;
+  /** who is on call now and next, per team (`/incident oncall`); null when no on-call file is configured */
+  oncall: OncallConfig | null;
   /** approvals of guarded steps and the kill switch */
   remediation: RemediationService;
   /** opens (or with 0 ends) a maintenance window of a service: its anomalies open no incident meanwhile */

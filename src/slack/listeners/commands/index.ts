@@ -5,6 +5,7 @@ import { buildIncidentCard, buildIncidentList, buildTimelineMessage } from '../.
 import { escapeMrkdwn, fitMessage } from '../../blocks/limits.js';
 import { INCIDENT_USAGE, parseIncidentCommand } from '../../commands/incident-command.js';
 import { cardViewOf, describeEvent } from '../../incident-view.js';
+import { describeOnCall } from '../../oncall-view.js';
 import { groupsOf } from '../../usergroups.js';
 import type { ListenerDeps } from '../deps.js';
 
@@ -102,6 +103,9 @@ export function register(app: App, deps: ListenerDeps): void {
         }
         return;
       }
+      case 'oncall':
+        await ack({ response_type: 'ephemeral', text: describeOnCall(deps.oncall, parsed.team, new Date()) });
+        return;
       case 'automation': {
         try {
           if (parsed.enabled === null) {

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { formatIssues, readOptionalFile } from '../config-file.js';
 import { AppError } from '../errors.js';
 
 const PostgresUrl = z.string().regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' });
@@ -183,21 +183,13 @@ export function parseTargets(text: string, file: string, env: NodeJS.ProcessEnv 
   if (missing.length > 0) throw new TargetsError(missing.map((m) => `${file}: ${m}`).join('\n'));
   const parsed = Targets.safeParse(raw);
   if (!parsed.success) {
-    throw new TargetsError(
-      parsed.error.issues.map((i) => `${file}: ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n'),
-    );
+    throw new TargetsError(formatIssues(file, parsed.error.issues));
   }
   return parsed.data;
 }
 
 /** Reads TARGETS_FILE; a missing file means no targets (diagnostics that need one report an error). */
 export async function loadTargets(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Targets> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_TARGETS;
-    throw err;
-  }
-  return parseTargets(text, file, env);
+  const text = await readOptionalFile(file);
+  return text === null ? EMPTY_TARGETS : parseTargets(text, file, env);
 }

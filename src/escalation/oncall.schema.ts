@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { formatIssues, readOptionalFile } from '../config-file.js';
 import { parseDuration } from '../diagnostics/duration.js';
 import { AppError } from '../errors.js';
 
@@ -241,21 +241,13 @@ export function parseOncall(text: string, file: string): OncallConfig {
   if (doc.errors.length > 0) throw new OncallError(doc.errors.map((e) => `${file}: ${e.message}`).join('\n'));
   const parsed = OncallConfig.safeParse(doc.toJS() ?? {});
   if (!parsed.success) {
-    throw new OncallError(
-      parsed.error.issues.map((i) => `${file}: ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n'),
-    );
+    throw new OncallError(formatIssues(file, parsed.error.issues));
   }
   return parsed.data;
 }
 
 /** Reads an on-call file; a missing file is null (no schedules: pages go to the policy's fixed targets only). */
 export async function loadOncall(file: string): Promise<OncallConfig | null> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  return parseOncall(text, file);
+  const text = await readOptionalFile(file);
+  return text === null ? null : parseOncall(text, file);
 }

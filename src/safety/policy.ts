@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { formatIssues, readOptionalFile } from '../config-file.js';
 import { durationField, parseDuration } from '../diagnostics/duration.js';
 import { AppError } from '../errors.js';
 import { ACTION_CATALOGUE, catalogueTier, loosens, strictest, TIERS, type Tier } from './action-catalog.js';
@@ -114,9 +114,7 @@ export function parsePolicy(text: string, file: string): SafetyPolicy {
   if (doc.errors.length > 0) throw new PolicyError(doc.errors.map((e) => `${file}: ${e.message}`).join('\n'));
   const parsed = SafetyPolicy.safeParse(doc.toJS() ?? {});
   if (!parsed.success) {
-    throw new PolicyError(
-      parsed.error.issues.map((i) => `${file}: ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n'),
-    );
+    throw new PolicyError(formatIssues(file, parsed.error.issues));
   }
   const problems = policyProblems(parsed.data);
   if (problems.length > 0) throw new PolicyError(problems.map((p) => `${file}: ${p}`).join('\n'));
@@ -127,14 +125,8 @@ export const DEFAULT_POLICY: SafetyPolicy = SafetyPolicy.parse({});
 
 /** Reads SAFETY_FILE; a missing file is the default policy (supervised, nobody may approve). */
 export async function loadPolicy(file: string): Promise<SafetyPolicy> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return DEFAULT_POLICY;
-    throw err;
-  }
-  return parsePolicy(text, file);
+  const text = await readOptionalFile(file);
+  return text === null ? DEFAULT_POLICY : parsePolicy(text, file);
 }
 
 /** What the policy says about one step of one runbook on one service. */

@@ -6,7 +6,7 @@ import { getIncident } from '../incidents/lifecycle.js';
 import type { Logger } from '../logger.js';
 import type { Queues } from '../queue/queues.js';
 import { celErrorMessage, evaluateExpression } from '../runbooks/cel.js';
-import { decisionContext, type PlanStep } from '../runbooks/decide.js';
+import { decisionContext, type PlanStep, referencedDiagnostics } from '../runbooks/decide.js';
 import { appendEvent, type Execution, getExecution, listResults } from '../runbooks/execution-repo.js';
 import { markEscalated, moveIncident } from '../runbooks/incident-status.js';
 import type { Finding } from '../runbooks/interpret.js';
@@ -169,7 +169,7 @@ async function gate(
     target: string | null = null,
   ) => refuseStep(deps, loaded, { ...base, config, target, reason, kind });
   if ('problem' in prepared) return refuse(prepared.problem, prepared.kind);
-  const { config, description, shown } = prepared;
+  const { description, shown } = prepared;
   if (policy.tier === 'forbidden') {
     return refuse(
       `the policy forbids ${step.action} here (${policy.tierSources.join(', ')})`,
@@ -209,7 +209,7 @@ async function gate(
     });
     if (!inserted) return null;
     if (!guarded) return { row: inserted, eventId: null, approvalId: null };
-    const packet = buildPacket(loaded, step, position, policy, shown, description, config);
+    const packet = buildPacket(loaded, step, position, policy, shown, description);
     const approval = await createApproval(tx, {
       stepRowId: inserted.id,
       incidentId: incident.id,
@@ -302,7 +302,6 @@ function buildPacket(
   policy: StepPolicy,
   shown: Record<string, unknown>,
   description: { target: string; blastRadius: string; rollback: string },
-  _config: unknown,
 ): ApprovalPacket {
   const { execution, incident, plan } = loaded;
   const decision = execution.decision;
@@ -517,10 +516,6 @@ function evaluate(
   }
 }
 
-const referenced = (expression: string) => [
-  ...new Set([...expression.matchAll(/\bdiagnostics\.([a-z][a-z0-9_]*)/g)].map((m) => m[1] as string)),
-];
-
 function summarize(fresh: Record<string, Finding>): Record<string, { status: string; summary: string }> {
   return Object.fromEntries(
     Object.entries(fresh).map(([id, f]) => [id, { status: f.status, summary: f.summary }]),
@@ -562,7 +557,11 @@ async function run(deps: RemediationDeps, loaded: Loaded, step: PlanStep, row: S
     // re-check the cause right before acting: a condition that has cleared needs no fix
     const hypothesis = execution.runbook.decision.find((h) => h.id === execution.decision?.hypothesis?.id);
     if (hypothesis) {
-      const { findings, fresh } = await freshFindings(deps, execution, referenced(hypothesis.when));
+      const { findings, fresh } = await freshFindings(
+        deps,
+        execution,
+        referencedDiagnostics(hypothesis.when),
+      );
       const holds = evaluate(execution, findings, hypothesis.when);
       // a check that could not run now says nothing about the cause: act on the evidence the decision had
       const unsure = Object.entries(fresh)
@@ -684,7 +683,10 @@ async function run(deps: RemediationDeps, loaded: Loaded, step: PlanStep, row: S
         scaleStep: policy.limits.scaleStep,
         maxReplicas: Math.min(
           policy.limits.maxReplicas,
-          typeof prepared.shown.max === 'number' ? prepared.shown.max : Number.POSITIVE_INFINITY,
+          // the step's own `max` (scale), when it has one
+          typeof (prepared.config as { max?: unknown }).max === 'number'
+            ? (prepared.config as { max: number }).max
+            : Number.POSITIVE_INFINITY,
         ),
       },
       now: new Date(),
@@ -849,7 +851,9 @@ export async function verifyStep(deps: RemediationDeps, stepRowId: number, check
   const step = loaded.plan[row.position];
   if (!step?.verify) return;
   const { execution, incident } = loaded;
-  const ids = [...new Set([...step.verify.diagnostics, ...(step.stopIf ? referenced(step.stopIf) : [])])];
+  const ids = [
+    ...new Set([...step.verify.diagnostics, ...(step.stopIf ? referencedDiagnostics(step.stopIf) : [])]),
+  ];
   const { findings, fresh } = await freshFindings(deps, execution, ids);
   const stopHit = step.stopIf ? evaluate(execution, findings, step.stopIf) === true : false;
   const fixed = !stopHit && evaluate(execution, findings, step.verify.expect) === true;

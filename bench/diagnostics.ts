@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import type { SlackCall } from '../src/devtools/slack-standin/stand-in.js';
 import { COLLECTORS } from '../src/diagnostics/registry.js';
 import { EMPTY_TARGETS } from '../src/diagnostics/targets.js';
 import { QUEUE_NAMES } from '../src/queue/jobs.js';
 import { formatProblem, loadRunbooks } from '../src/runbooks/loader.js';
-import type { SlackCall } from '../test/helpers/slack-stub.js';
 import { eventually, startTestApp, type TestApp } from '../test/helpers/test-app.js';
 import { fmt, percentile } from './report.js';
 

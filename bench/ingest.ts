@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { type SlackStub, startSlackStub } from '../test/helpers/slack-stub.js';
+import { type SlackStub, startSlackStub } from '../src/devtools/slack-standin/stand-in.js';
 import { deleteKeys, dropDatabase } from '../test/helpers/test-app.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));

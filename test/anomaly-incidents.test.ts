@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { sendSlashCommand } from './helpers/slack-sign.js';
+import { sendSlashCommand } from '../src/devtools/slack-standin/sign.js';
 import { eventually, SIGNING_SECRET, startTestApp, type TestApp } from './helpers/test-app.js';
 
 const START = Date.UTC(2026, 10, 1);

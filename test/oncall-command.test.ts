@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sendSlashCommand } from '../src/devtools/slack-standin/sign.js';
 import { parseOncall } from '../src/escalation/oncall.schema.js';
 import { onCallAt } from '../src/escalation/schedule.js';
-import { sendSlashCommand } from './helpers/slack-sign.js';
 import { SIGNING_SECRET, startTestApp, type TestApp } from './helpers/test-app.js';
 
 describe('/incident oncall: who is on call now and next, from ONCALL_FILE', () => {

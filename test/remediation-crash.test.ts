@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { sendBlockAction } from '../src/devtools/slack-standin/sign.js';
 import { APPROVE_ACTION } from '../src/slack/blocks/approval-packet.js';
-import { sendBlockAction } from './helpers/slack-sign.js';
 import { eventually, SIGNING_SECRET, startTestApp, type TestApp } from './helpers/test-app.js';
 
 /**

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { sendBlockAction, sendEvent, sendSlashCommand } from '../src/devtools/slack-standin/sign.js';
 import { APPROVE_ACTION, REJECT_ACTION } from '../src/slack/blocks/approval-packet.js';
-import { sendBlockAction, sendEvent, sendSlashCommand } from './helpers/slack-sign.js';
 import { deleteKeys, eventually, SIGNING_SECRET, startTestApp, type TestApp } from './helpers/test-app.js';
 
 /** A local stand-in for the services' health checks, admin APIs and deploy API; records every request. */

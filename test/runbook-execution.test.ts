@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { sendSlashCommand } from './helpers/slack-sign.js';
+import { sendSlashCommand } from '../src/devtools/slack-standin/sign.js';
 import { eventually, SIGNING_SECRET, startTestApp, type TestApp } from './helpers/test-app.js';
 
 interface ExecutionRow {

@@ -2,8 +2,13 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { App, isValidSlackRequest, LogLevel, webApi } from '@slack/bolt';
-import { sendBlockAction, sendEvent, sendSlashCommand, signSlackRequest } from './helpers/slack-sign.js';
-import { type SlackStub, startSlackStub } from './helpers/slack-stub.js';
+import {
+  sendBlockAction,
+  sendEvent,
+  sendSlashCommand,
+  signSlackRequest,
+} from '../src/devtools/slack-standin/sign.js';
+import { type SlackStub, startSlackStub } from '../src/devtools/slack-standin/stand-in.js';
 
 const { WebClient, WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError } = webApi;
 

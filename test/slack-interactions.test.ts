@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sendEvent, sendSlashCommand } from '../src/devtools/slack-standin/sign.js';
 import { buildAlert, buildAlertmanagerGroup } from './helpers/builders.js';
-import { sendEvent, sendSlashCommand } from './helpers/slack-sign.js';
 import { eventually, SIGNING_SECRET, startTestApp, type TestApp } from './helpers/test-app.js';
 
 describe('Slack: signed slash commands and mentions through the Bolt receiver', () => {

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
+import { type SlackStub, startSlackStub } from '../../src/devtools/slack-standin/stand-in.js';
 import { createLogger } from '../../src/logger.js';
 import { type Role, type RunningApp, startApp } from '../../src/run.js';
-import { type SlackStub, startSlackStub } from './slack-stub.js';
 
 export const WEBHOOK_TOKEN = 'test-webhook-token-0123456789';
 export const SIGNING_SECRET = 'test-signing-secret-0123456789';

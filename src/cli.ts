@@ -19,6 +19,11 @@ Usage:
   ai-sre detect --input <csv|dir> --output <csv|dir>
                                          score timestamp,value CSVs with the anomaly detector, writing
                                          timestamp,value,anomaly_score (a directory recursively); needs no config
+  ai-sre demo [--approve wait|auto] [--exit]
+                                         the whole loop on this machine: sandbox, Slack stand-in (a web page)
+                                         and the bot; breaks a service and narrates what the bot does
+  ai-sre gameday [--only p1,p2…]         inject every sandbox failure in turn (and a few at once) and print a
+                                         scorecard; exit 1 when a target is missed
   ai-sre --help                          this text
 
 Configuration comes from the environment (and ./.env when present); see .env.example.`;
@@ -34,6 +39,9 @@ async function main(argv: string[]): Promise<number> {
       diagnostics: { type: 'string' },
       input: { type: 'string' },
       output: { type: 'string' },
+      approve: { type: 'string', default: 'wait' },
+      exit: { type: 'boolean', default: false },
+      only: { type: 'string' },
     },
   });
   const command = positionals[0] ?? (values.help ? 'help' : 'start');
@@ -52,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
       { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
     );
   }
+  if (command === 'demo' || command === 'gameday') return devtoolsCommand(command, values);
   if (!['start', 'migrate'].includes(command)) {
     process.stderr.write(`unknown command "${command}"\n\n${HELP}\n`);
     return 2;
@@ -88,6 +97,37 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', () => shutdown('SIGINT'));
   });
   return 0;
+}
+
+/** The demo and the game day live in src/devtools and load only when asked for. */
+async function devtoolsCommand(
+  command: 'demo' | 'gameday',
+  values: { approve?: string; exit?: boolean; only?: string },
+): Promise<number> {
+  if (command === 'demo') {
+    if (values.approve !== 'wait' && values.approve !== 'auto') {
+      process.stderr.write(`--approve: expected wait or auto, got "${values.approve}"\n`);
+      return 2;
+    }
+    const { runDemo } = await import('./devtools/demo/demo.js');
+    const resolved = await runDemo({ approve: values.approve, exitWhenDone: values.exit === true });
+    return resolved ? 0 : 1;
+  }
+  const { runGameday, SCENARIOS, EXPECTATIONS } = await import('./devtools/demo/gameday.js');
+  let scenarios = SCENARIOS;
+  if (values.only) {
+    const wanted = values.only.split(',').map((p) => p.trim());
+    const unknown = wanted.filter((p) => !(p in EXPECTATIONS));
+    if (unknown.length > 0) {
+      process.stderr.write(
+        `--only: unknown pattern ${unknown.join(', ')} (known: ${Object.keys(EXPECTATIONS).join(', ')})\n`,
+      );
+      return 2;
+    }
+    scenarios = scenarios.filter((s) => s.every((p) => wanted.includes(p)));
+  }
+  const { passed } = await runGameday({ scenarios });
+  return passed ? 0 : 1;
 }
 
 async function runbooksCommand(

@@ -9,6 +9,8 @@ export interface SignedRequestOptions {
   retryNum?: number;
   /** X-Slack-Retry-Reason, e.g. `http_timeout`; only sent together with `retryNum` */
   retryReason?: string;
+  /** give up waiting for the receiver after this long; milliseconds; default 10_000 */
+  timeoutMs?: number;
 }
 
 export interface SignedPostResult {
@@ -21,6 +23,8 @@ export interface SlashCommandFields {
   text: string;
   user_id?: string;
   channel_id?: string;
+  /** default `channel-<id in lower case>` */
+  channel_name?: string;
   user_name?: string;
   response_url?: string;
   trigger_id?: string;
@@ -67,7 +71,7 @@ export async function sendSlashCommand(
     team_id: TEAM_ID,
     team_domain: TEAM_DOMAIN,
     channel_id: channelId,
-    channel_name: `channel-${channelId.toLowerCase()}`,
+    channel_name: fields.channel_name ?? `channel-${channelId.toLowerCase()}`,
     user_id: userId,
     user_name:
       fields.user_name ?? (userId === DEFAULT_USER_ID ? DEFAULT_USER_NAME : `user-${userId.toLowerCase()}`),
@@ -161,7 +165,7 @@ async function postSigned(
     method: 'POST',
     headers,
     body: rawBody,
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    signal: AbortSignal.timeout(opts.timeoutMs ?? REQUEST_TIMEOUT_MS),
   });
   return { status: response.status, body: await response.text() };
 }

@@ -1,5 +1,27 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import {
+  type ActOptions,
+  type BotAnswer,
+  type BotConnection,
+  type ClickOptions,
+  type ResponseUrlPost,
+  UserActions,
+} from './act-as-user.js';
+import { ConversationStore, DEFAULT_CHANNELS, DEFAULT_USERS, type StoredMessage } from './conversations.js';
+import { routeUi } from './ui-routes.js';
+import { answerLikeSlack, isRecord } from './web-api.js';
+
+export type { ActOptions, BotAnswer, BotConnection, ClickOptions, ResponseUrlPost } from './act-as-user.js';
+export { StandInError } from './act-as-user.js';
+export type {
+  StandInChannel,
+  StandInUser,
+  StandInUsergroup,
+  StoredMessage,
+} from './conversations.js';
+export { ConversationStore } from './conversations.js';
 
 /** One Web API request the stub received, failed or not. */
 export interface SlackCall {
@@ -16,9 +38,20 @@ export interface SlackCall {
 /** An HTTP-level failure (429 sends `Retry-After` when `retryAfter` is set; seconds) or a Slack `ok:false` error. */
 export type SlackFailure = { status: number; retryAfter?: number } | { error: string };
 
+/** At most `calls` calls per `perMs` milliseconds; the rest are answered 429 with `Retry-After` (seconds). */
+export interface RateLimit {
+  calls: number;
+  /** the sliding window; milliseconds */
+  perMs: number;
+  /** seconds; default the time until the window has room again, rounded up */
+  retryAfter?: number;
+}
+
 export interface SlackStub {
   /** base URL ending in `/api/`; hand it to the app as SLACK_API_URL (WebClient `slackApiUrl`) */
   url: string;
+  /** the Slack-like page, `http://127.0.0.1:<port>/` */
+  pageUrl: string;
   /** every call, in arrival order, including the ones answered with a failure */
   calls: SlackCall[];
   callsTo(method: string): SlackCall[];
@@ -26,18 +59,67 @@ export interface SlackStub {
   failNext(method: string | '*', count: number, failure: SlackFailure): void;
   /** answer every later call of `method` with `body` (e.g. `apps.connections.open` with a WebSocket URL) */
   answerWith(method: string, body: Record<string, unknown>): void;
+  /** throttle `method` (or `'*'`, all methods together) like Slack's rate limits; `null` lifts it */
+  rateLimit(method: string | '*', limit: RateLimit | null): void;
   /** bodies POSTed to the upload URLs `files.getUploadURLExternal` handed out, by file id */
   uploads: Map<string, Buffer>;
+  /** the channels, people and messages the stand-in shows, fed by the bot's calls and by people acting */
+  conversations: ConversationStore;
+  /** every POST the bot made to a response_url the stand-in handed out */
+  responses: ResponseUrlPost[];
+  /** where the bot listens; until connected, acting as a user throws (and the page's actions answer 409) */
+  connectBot(bot: BotConnection): void;
+  /** a slash command (`/incident help`), signed; its answer is shown as Slack shows it */
+  command(text: string, opts?: ActOptions): Promise<BotAnswer & { responseUrl: string }>;
+  /** a message mentioning the bot, stored and sent as an `app_mention` event */
+  mention(text: string, opts?: ActOptions): Promise<BotAnswer & { ts: string; eventId: string }>;
+  /** a click on a button (or a select's option) of a stored message, sent as `block_actions` */
+  click(opts: ClickOptions): Promise<BotAnswer & { responseUrl: string }>;
+  /** a plain message a person typed: stored, not sent to the bot */
+  say(text: string, opts?: ActOptions): StoredMessage;
   /** polls until `predicate(calls)` holds; rejects listing the calls seen after `timeoutMs` (default 10_000) */
   waitFor(predicate: (calls: SlackCall[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
-const TEAM_ID = 'T0001';
-const TEAM_NAME = 'ai-sre-test';
-const BOT_USER_ID = 'U0BOT';
-const BOT_ID = 'B0BOT';
-const APP_ID = 'A0001';
+const ChannelOption = z.object({
+  id: z.string().regex(/^[CGD][A-Z0-9]{2,}$/, { error: 'expected a channel id like C0001' }),
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,79}$/, { error: 'expected a channel name like incidents' }),
+});
+const UserOption = z.object({
+  id: z.string().regex(/^[UW][A-Z0-9]{2,}$/, { error: 'expected a user id like U0001' }),
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,79}$/, { error: 'expected a user name like alice' }),
+});
+
+/** What `startSlackStub` can be told; everything is optional and listens on 127.0.0.1 only. */
+export const SlackStubOptions = z.object({
+  /** default 0: a free port */
+  port: z.number().int().min(0).max(65_535).default(0),
+  /** loopback only: the stand-in signs requests with the bot's secret and shows everything it is sent */
+  host: z.literal('127.0.0.1').default('127.0.0.1'),
+  /** default `C0001` #incidents; channels the bot posts to are added as it does */
+  channels: z.array(ChannelOption).min(1).default(DEFAULT_CHANNELS),
+  /** the people one can act as; default `U0001` alice; the first is the default actor */
+  users: z.array(UserOption).min(1).default(DEFAULT_USERS),
+  /** user groups `usergroups.users.list` answers for (e.g. the approvers of a guarded step) */
+  usergroups: z
+    .array(
+      z.object({
+        id: z.string().regex(/^S[A-Z0-9]{2,}$/, { error: 'expected a user group id like S0001' }),
+        handle: z.string().min(1),
+        users: z.array(z.string()),
+      }),
+    )
+    .default([]),
+  /** the bot to send commands, mentions and clicks to, when already known */
+  bot: z.object({ url: z.string().min(1), signingSecret: z.string().min(1) }).optional(),
+  /**
+   * answer like Slack where the bot got it wrong: channel_not_found for a channel not in the list, message_not_found
+   * for an update or reaction of a message never posted; default false (tests post to made-up channels)
+   */
+  strict: z.boolean().default(false),
+});
+export type SlackStubOptions = z.input<typeof SlackStubOptions>;
 
 /** Arguments the WebClient sends as JSON-encoded strings inside a form body. */
 const JSON_ENCODED_ARGS = new Set(['blocks', 'attachments', 'metadata', 'view']);
@@ -66,20 +148,30 @@ interface Reply {
 }
 
 /**
- * Starts a stand-in for Slack's Web API on 127.0.0.1 (random port) that records every call and answers
- * the way Slack does, so tests can drive the real WebClient without reaching the network.
+ * Starts a stand-in for Slack on 127.0.0.1: the Web API (records every call and answers the way Slack does, so tests
+ * can drive the real WebClient without reaching the network), a page at `/` that shows the conversations like Slack,
+ * and people acting on it (slash commands, mentions, clicks) signed as Slack signs them. With no options it is what
+ * the tests have always used: a random port, lenient about channels and messages it never saw.
  */
-export async function startSlackStub(): Promise<SlackStub> {
+export async function startSlackStub(options: SlackStubOptions = {}): Promise<SlackStub> {
+  const parsedOptions = SlackStubOptions.safeParse(options);
+  if (!parsedOptions.success) {
+    const issue = parsedOptions.error.issues[0];
+    throw new Error(`startSlackStub: ${issue?.path.join('.') || 'options'}: ${issue?.message ?? 'invalid'}`);
+  }
+  const opts = parsedOptions.data;
+  const store = new ConversationStore({
+    channels: opts.channels,
+    users: opts.users,
+    usergroups: opts.usergroups,
+  });
+  let origin = '';
+  const actions = new UserActions(store, () => `${origin}/`);
+  if (opts.bot) actions.connect(opts.bot);
+
   const calls: SlackCall[] = [];
   const pendingFailures: PendingFailure[] = [];
-  let tsCounter = 0;
-
-  /** unique, increasing message timestamps in Slack's "seconds.micros" shape */
-  const nextTs = (): string => {
-    tsCounter += 100;
-    const seconds = 1_700_000_000 + Math.floor(tsCounter / 1_000_000);
-    return `${seconds}.${String(tsCounter % 1_000_000).padStart(6, '0')}`;
-  };
+  const limits = new Map<string, RateLimit & { hits: number[] }>();
 
   const takeFailure = (method: string): SlackFailure | undefined => {
     const index = pendingFailures.findIndex((f) => f.method === '*' || f.method === method);
@@ -90,47 +182,83 @@ export async function startSlackStub(): Promise<SlackStub> {
     return pending.failure;
   };
 
+  /** a 429 when `method` is over a rate limit, else the call is counted */
+  const throttle = (method: string): Reply | undefined => {
+    const now = Date.now();
+    const applicable = [limits.get(method), limits.get('*')].filter((l) => l !== undefined);
+    for (const limit of applicable) {
+      while (limit.hits.length > 0 && (limit.hits[0] ?? 0) <= now - limit.perMs) limit.hits.shift();
+      if (limit.hits.length >= limit.calls) {
+        const waitMs = (limit.hits[0] ?? now) + limit.perMs - now;
+        const retryAfter = limit.retryAfter ?? Math.max(1, Math.ceil(waitMs / 1000));
+        return failureReply({ status: 429, retryAfter });
+      }
+    }
+    for (const limit of applicable) limit.hits.push(now);
+    return undefined;
+  };
+
   const custom = new Map<string, Record<string, unknown>>();
   const answer = (method: string, args: Record<string, unknown>, baseUrl: string): Reply => {
     const failure = takeFailure(method);
     if (failure !== undefined) return failureReply(failure);
+    const limited = throttle(method);
+    if (limited) return limited;
     const fixed = custom.get(method);
     if (fixed) return { status: 200, body: fixed };
-    return { status: 200, body: answerLikeSlack(method, args, nextTs, baseUrl) };
+    return { status: 200, body: answerLikeSlack(method, args, { store, strict: opts.strict, baseUrl }) };
   };
 
   const uploads = new Map<string, Buffer>();
+  const uiDeps = { store, actions, origin: () => origin };
   const server = createServer((req, res) => {
     // files.getUploadURLExternal hands out /upload/<file id>: the file's bytes arrive there, as with Slack
     const upload = /^\/upload\/(F[A-Z0-9]+)$/.exec(req.url ?? '');
     if (upload?.[1] && req.method === 'POST') {
       const id = upload[1];
+      const contentType = req.headers['content-type'] ?? '';
       readBody(req).then(
-        (body) => {
+        async (body) => {
           uploads.set(id, body);
+          store.storeFileBytes(id, await fileBytesOf(contentType, body));
           res.writeHead(200, { 'content-type': 'text/plain' }).end(`OK - ${body.length}`);
         },
         () => res.writeHead(500).end(),
       );
       return;
     }
-    handleRequest(req, res, calls, answer).catch((error: unknown) => {
-      sendJson(res, { status: 500, body: { ok: false, error: 'fatal_error', detail: String(error) } });
-    });
+    if (req.url?.startsWith('/api/')) {
+      handleRequest(req, res, calls, answer).catch((error: unknown) => {
+        sendJson(res, { status: 500, body: { ok: false, error: 'fatal_error', detail: String(error) } });
+      });
+      return;
+    }
+    routeUi(req, res, uiDeps).then(
+      (handled) => {
+        if (!handled) sendJson(res, { status: 404, body: { ok: false, error: 'not_found' } });
+      },
+      (error: unknown) => {
+        sendJson(res, { status: 500, body: { ok: false, error: 'fatal_error', detail: String(error) } });
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(opts.port, opts.host, () => {
       server.off('error', reject);
       resolve();
     });
   });
   const { port } = server.address() as AddressInfo;
+  origin = `http://127.0.0.1:${port}`;
 
   return {
-    url: `http://127.0.0.1:${port}/api/`,
+    url: `${origin}/api/`,
+    pageUrl: `${origin}/`,
     calls,
     uploads,
+    conversations: store,
+    responses: actions.responses,
     callsTo: (method) => calls.filter((c) => c.method === method),
     answerWith(method, body) {
       custom.set(method, body);
@@ -146,6 +274,23 @@ export async function startSlackStub(): Promise<SlackStub> {
       }
       pendingFailures.push({ method, remaining: count, failure });
     },
+    rateLimit(method, limit) {
+      if (limit === null) {
+        limits.delete(method);
+        return;
+      }
+      if (!Number.isInteger(limit.calls) || limit.calls < 1 || !(limit.perMs > 0)) {
+        throw new Error(
+          `rateLimit: calls must be a positive integer and perMs positive, got ${JSON.stringify(limit)}`,
+        );
+      }
+      limits.set(method, { ...limit, hits: [] });
+    },
+    connectBot: (bot) => actions.connect(bot),
+    command: (text, actOpts) => actions.command(text, actOpts),
+    mention: (text, actOpts) => actions.mention(text, actOpts),
+    click: (clickOpts) => actions.click(clickOpts),
+    say: (text, actOpts) => actions.say(text, actOpts),
     async waitFor(predicate, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (!predicate(calls)) {
@@ -160,7 +305,7 @@ export async function startSlackStub(): Promise<SlackStub> {
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
-        // fetch keeps connections alive; without this close() waits for them to time out
+        // fetch keeps connections alive, and pages keep their event streams open; without this close() waits
         server.closeAllConnections();
       }),
   };
@@ -238,6 +383,22 @@ async function parseArgs(
   return { ok: true, args };
 }
 
+/** The file in an upload: the WebClient sends it as a multipart form's file part, others send the bytes as they are. */
+async function fileBytesOf(contentType: string, body: Buffer): Promise<Buffer> {
+  if (!/^multipart\/form-data/i.test(contentType)) return body;
+  try {
+    const form = await new Response(new Uint8Array(body), {
+      headers: { 'content-type': contentType },
+    }).formData();
+    for (const [, value] of form) {
+      if (typeof value !== 'string') return Buffer.from(await value.arrayBuffer());
+    }
+  } catch {
+    // not a readable form after all: keep what came
+  }
+  return body;
+}
+
 function decodeJsonArg(key: string, value: string): unknown {
   if (!JSON_ENCODED_ARGS.has(key)) return value;
   try {
@@ -259,123 +420,6 @@ function failureReply(failure: SlackFailure): Reply {
   if (failure.retryAfter !== undefined) headers['retry-after'] = String(failure.retryAfter);
   const error = ERROR_FOR_STATUS[failure.status] ?? `http_${failure.status}`;
   return { status: failure.status, body: { ok: false, error }, headers };
-}
-
-/** Success answers shaped like Slack's, for the methods the app relies on; any other method gets `{ ok: true }`. */
-function answerLikeSlack(
-  method: string,
-  args: Record<string, unknown>,
-  nextTs: () => string,
-  baseUrl: string,
-): Record<string, unknown> {
-  const channel = stringArg(args, 'channel');
-  switch (method) {
-    case 'auth.test':
-      return {
-        ok: true,
-        url: baseUrl,
-        team: TEAM_NAME,
-        user: 'ai-sre',
-        team_id: TEAM_ID,
-        user_id: BOT_USER_ID,
-        bot_id: BOT_ID,
-        is_enterprise_install: false,
-      };
-    case 'chat.postMessage': {
-      if (channel === undefined) return { ok: false, error: 'channel_not_found' };
-      if (args.text === undefined && args.blocks === undefined && args.attachments === undefined) {
-        return { ok: false, error: 'no_text' };
-      }
-      const ts = nextTs();
-      return { ok: true, channel, ts, message: botMessage(args, ts) };
-    }
-    case 'chat.update': {
-      if (channel === undefined) return { ok: false, error: 'channel_not_found' };
-      const ts = stringArg(args, 'ts');
-      if (ts === undefined) return { ok: false, error: 'message_not_found' };
-      return { ok: true, channel, ts, text: stringArg(args, 'text') ?? '', message: botMessage(args, ts) };
-    }
-    case 'files.getUploadURLExternal': {
-      const filename = stringArg(args, 'filename');
-      if (filename === undefined || args.length === undefined)
-        return { ok: false, error: 'invalid_arguments' };
-      const fileId = `F${nextTs().replace('.', '')}`;
-      return { ok: true, upload_url: `${baseUrl.replace(/\/$/, '')}/upload/${fileId}`, file_id: fileId };
-    }
-    case 'files.completeUploadExternal': {
-      const files =
-        typeof args.files === 'string' ? (JSON.parse(args.files) as { id: string; title?: string }[]) : [];
-      if (files.length === 0) return { ok: false, error: 'invalid_arguments' };
-      return {
-        ok: true,
-        files: files.map((f) => ({ id: f.id, title: f.title ?? '', mimetype: 'image/png' })),
-      };
-    }
-    case 'chat.postEphemeral':
-      if (channel === undefined) return { ok: false, error: 'channel_not_found' };
-      return { ok: true, message_ts: nextTs() };
-    case 'conversations.info':
-      if (channel === undefined) return { ok: false, error: 'channel_not_found' };
-      return {
-        ok: true,
-        channel: {
-          id: channel,
-          name: `channel-${channel.toLowerCase()}`,
-          is_channel: true,
-          is_private: false,
-          is_archived: false,
-          is_member: true,
-          context_team_id: TEAM_ID,
-          created: 1_700_000_000,
-        },
-      };
-    case 'users.info': {
-      const user = stringArg(args, 'user');
-      if (user === undefined) return { ok: false, error: 'user_not_found' };
-      const name = user === BOT_USER_ID ? 'ai-sre' : `user-${user.toLowerCase()}`;
-      return {
-        ok: true,
-        user: {
-          id: user,
-          team_id: TEAM_ID,
-          name,
-          real_name: name,
-          deleted: false,
-          is_bot: user === BOT_USER_ID,
-          tz: 'UTC',
-          tz_offset: 0,
-          profile: { real_name: name, display_name: name },
-        },
-      };
-    }
-    default:
-      return { ok: true };
-  }
-}
-
-function botMessage(args: Record<string, unknown>, ts: string): Record<string, unknown> {
-  const message: Record<string, unknown> = {
-    type: 'message',
-    user: BOT_USER_ID,
-    bot_id: BOT_ID,
-    app_id: APP_ID,
-    team: TEAM_ID,
-    text: stringArg(args, 'text') ?? '',
-    ts,
-  };
-  for (const key of ['blocks', 'attachments', 'thread_ts', 'metadata'] as const) {
-    if (args[key] !== undefined) message[key] = args[key];
-  }
-  return message;
-}
-
-function stringArg(args: Record<string, unknown>, key: string): string | undefined {
-  const value = args[key];
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function sendJson(res: ServerResponse, reply: Reply): void {

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { runDemo } from '../src/devtools/demo/demo.js';
+import {
+  type DemoEnvironment,
+  PROJECT_ROOT,
+  startDemoEnvironment,
+} from '../src/devtools/demo/environment.js';
+import { EXPECTATIONS, runGameday, SCENARIOS } from '../src/devtools/demo/gameday.js';
+
+/**
+ * The game day as CI runs it: every sandbox failure in turn and two pairs at once, a simulated approver, and the
+ * issue's targets: each known pattern diagnosed right and resolved (verified) within 60 s of injection, the unknown
+ * one escalated without any action, zero unsafe actions.
+ */
+describe('game day: every failure pattern against the real bot', { timeout: 1_500_000 }, () => {
+  let env: DemoEnvironment;
+  const id = randomBytes(4).toString('hex');
+  const sandboxDb = `ai_sre_test_sandbox_${id}`;
+
+  before(async () => {
+    env = await startDemoEnvironment({
+      databaseName: `ai_sre_test_${id}`,
+      sandboxDatabaseName: sandboxDb,
+      queuePrefix: `ai-sre-test-${id}`,
+      dataDir: `${PROJECT_ROOT}.test-data/${id}`,
+      dropOnClose: true,
+    });
+  });
+
+  after(async () => {
+    await env?.close();
+  });
+
+  it('resolves every known pattern in time, escalates the unknown one, acts unsafely never', async () => {
+    const lines: string[] = [];
+    const { scenarios, passed } = await runGameday({ environment: env, out: (l) => lines.push(l) });
+    const report = lines.join('\n');
+    assert.equal(scenarios.length, SCENARIOS.length);
+    assert.deepEqual(
+      scenarios.flatMap((s) => s.unsafe),
+      [],
+      report,
+    );
+    for (const s of scenarios) {
+      for (const p of s.scores) {
+        assert.ok(p.passed, `${s.patterns.join(' + ')} / ${p.expectation.pattern}: ${p.why}\n${report}`);
+        assert.equal(p.incident?.hypothesis ?? null, EXPECTATIONS[p.expectation.pattern].hypothesis);
+      }
+    }
+    const unknown = scenarios
+      .flatMap((s) => s.scores)
+      .find((p) => p.expectation.pattern === 'unknown-failure');
+    assert.equal(unknown?.incident?.steps.length, 0, 'no action on an unknown cause');
+    assert.match(unknown?.escalatedTo ?? '', /^platform: carol \(U0003\)/);
+    assert.ok(passed, report);
+    // guarded steps were approved by the simulated approver through the Bolt receiver, recorded in Postgres
+    const { rows } = await env.db.query<{ decided_by: string; status: string }>(
+      'SELECT decided_by, status FROM approval_requests',
+    );
+    assert.ok(rows.length >= 3, `approvals: ${JSON.stringify(rows)}`);
+    assert.ok(
+      rows.every((r) => r.status === 'approved' && r.decided_by === 'U0002'),
+      JSON.stringify(rows),
+    );
+  });
+});
+
+describe('npm run demo, non-interactive', { timeout: 600_000 }, () => {
+  it('walks a bad deploy through to a resolved incident and prints its timeline', async () => {
+    const lines: string[] = [];
+    const resolved = await runDemo({
+      botPort: 0,
+      standinPort: 0,
+      sandboxBasePort: 0,
+      approve: 'auto',
+      exitWhenDone: true,
+      warmUpMs: 12_000,
+      out: (l) => lines.push(l),
+      environment: {
+        databaseName: `ai_sre_test_demo_${randomBytes(4).toString('hex')}`,
+        queuePrefix: `ai-sre-test-demo-${randomBytes(4).toString('hex')}`,
+        sandboxDatabaseName: `ai_sre_test_demo_sandbox_${randomBytes(4).toString('hex')}`,
+        dataDir: `${PROJECT_ROOT}.test-data/demo`,
+        dropOnClose: true,
+      },
+    });
+    const text = lines.join('\n');
+    assert.ok(resolved, text);
+    assert.match(text, /Slack \(stand-in\): +http:\/\/127\.0\.0\.1:\d+\//);
+    assert.match(text, /approval/i);
+    assert.match(text, /Incident #\d+ timeline/);
+    assert.match(text, /rolled back|rollback/i);
+  });
+});

@@ -7,7 +7,7 @@ import {
   PROJECT_ROOT,
   startDemoEnvironment,
 } from '../src/devtools/demo/environment.js';
-import { type IncidentOutcome, incidentsSince } from '../src/devtools/demo/outcomes.js';
+import { type IncidentOutcome, incidentsSince, isSettled } from '../src/devtools/demo/outcomes.js';
 import {
   ensureDebianPackages,
   type RunningProcess,
@@ -84,7 +84,8 @@ describe('real Prometheus and Alertmanager → resolved incident', { timeout: 90
         'the payment-service incident to resolve',
         async () => {
           const all = await incidentsSince(env.db, since);
-          return all.find((o) => o.service === 'payment-service' && o.status === 'resolved');
+          // resolved, and the step's verification finished (the alert may clear first)
+          return all.find((o) => o.service === 'payment-service' && o.status === 'resolved' && isSettled(o));
         },
         180_000,
       );

@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
-import {
-  type DemoEnvironment,
-  PROJECT_ROOT,
-  startDemoEnvironment,
-} from '../src/devtools/demo/environment.js';
+import { type DemoEnvironment, PROJECT_ROOT } from '../src/devtools/demo/environment.js';
 import { incidentsSince } from '../src/devtools/demo/outcomes.js';
+import { startTestEnvironment } from './helpers/demo-env.js';
 import { ensureDebianPackages } from './helpers/prometheus.js';
 import { eventually } from './helpers/test-app.js';
 
@@ -22,18 +18,10 @@ const ARTIFACTS = `${PROJECT_ROOT}test-artifacts`;
 describe('browser: approve a rollback in the Slack stand-in page', { timeout: 600_000 }, () => {
   let env: DemoEnvironment;
   let browser: Browser;
-  const id = randomBytes(4).toString('hex');
-  const sandboxDb = `ai_sre_test_sandbox_${id}`;
 
   before(async () => {
     ensureDebianPackages([{ binary: '/usr/bin/chromium', pkg: 'chromium' }]);
-    env = await startDemoEnvironment({
-      databaseName: `ai_sre_test_${id}`,
-      sandboxDatabaseName: sandboxDb,
-      queuePrefix: `ai-sre-test-${id}`,
-      dataDir: `${PROJECT_ROOT}.test-data/${id}`,
-      dropOnClose: true,
-    });
+    env = await startTestEnvironment();
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],

@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { runDemo } from '../src/devtools/demo/demo.js';
-import {
-  type DemoEnvironment,
-  PROJECT_ROOT,
-  startDemoEnvironment,
-} from '../src/devtools/demo/environment.js';
+import type { DemoEnvironment } from '../src/devtools/demo/environment.js';
 import { EXPECTATIONS, runGameday, SCENARIOS } from '../src/devtools/demo/gameday.js';
+import { startTestEnvironment, testEnvironmentOptions } from './helpers/demo-env.js';
 
 /**
  * The game day as CI runs it: every sandbox failure in turn and two pairs at once, a simulated approver, and the
@@ -16,17 +12,9 @@ import { EXPECTATIONS, runGameday, SCENARIOS } from '../src/devtools/demo/gameda
  */
 describe('game day: every failure pattern against the real bot', { timeout: 1_500_000 }, () => {
   let env: DemoEnvironment;
-  const id = randomBytes(4).toString('hex');
-  const sandboxDb = `ai_sre_test_sandbox_${id}`;
 
   before(async () => {
-    env = await startDemoEnvironment({
-      databaseName: `ai_sre_test_${id}`,
-      sandboxDatabaseName: sandboxDb,
-      queuePrefix: `ai-sre-test-${id}`,
-      dataDir: `${PROJECT_ROOT}.test-data/${id}`,
-      dropOnClose: true,
-    });
+    env = await startTestEnvironment();
   });
 
   after(async () => {
@@ -78,13 +66,7 @@ describe('npm run demo, non-interactive', { timeout: 600_000 }, () => {
       exitWhenDone: true,
       warmUpMs: 12_000,
       out: (l) => lines.push(l),
-      environment: {
-        databaseName: `ai_sre_test_demo_${randomBytes(4).toString('hex')}`,
-        queuePrefix: `ai-sre-test-demo-${randomBytes(4).toString('hex')}`,
-        sandboxDatabaseName: `ai_sre_test_demo_sandbox_${randomBytes(4).toString('hex')}`,
-        dataDir: `${PROJECT_ROOT}.test-data/demo`,
-        dropOnClose: true,
-      },
+      environment: testEnvironmentOptions(),
     });
     const text = lines.join('\n');
     assert.ok(resolved, text);

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import {
-  type DemoEnvironment,
-  freePort,
-  PROJECT_ROOT,
-  startDemoEnvironment,
-} from '../src/devtools/demo/environment.js';
+import { type DemoEnvironment, freePort, PROJECT_ROOT } from '../src/devtools/demo/environment.js';
 import { type IncidentOutcome, incidentsSince, isSettled } from '../src/devtools/demo/outcomes.js';
+import { startTestEnvironment } from './helpers/demo-env.js';
 import {
   ensureDebianPackages,
   type RunningProcess,
@@ -25,8 +20,6 @@ describe('real Prometheus and Alertmanager → resolved incident', { timeout: 90
   let env: DemoEnvironment;
   let prometheus: RunningProcess;
   let alertmanager: RunningProcess;
-  const id = randomBytes(4).toString('hex');
-  const sandboxDb = `ai_sre_test_sandbox_${id}`;
 
   before(async () => {
     ensureDebianPackages([
@@ -34,12 +27,7 @@ describe('real Prometheus and Alertmanager → resolved incident', { timeout: 90
       { binary: '/usr/bin/prometheus-alertmanager', pkg: 'prometheus-alertmanager' },
     ]);
     const prometheusPort = await freePort();
-    env = await startDemoEnvironment({
-      databaseName: `ai_sre_test_${id}`,
-      sandboxDatabaseName: sandboxDb,
-      queuePrefix: `ai-sre-test-${id}`,
-      dataDir: `${PROJECT_ROOT}.test-data/${id}`,
-      dropOnClose: true,
+    env = await startTestEnvironment({
       alerts: 'none',
       env: { PROMETHEUS_URL: `http://127.0.0.1:${prometheusPort}` },
     });

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
+import { deleteKeys, dropDatabase } from '../../src/devtools/demo/environment.js';
 import { type SlackStub, startSlackStub } from '../../src/devtools/slack-standin/stand-in.js';
 import { createLogger } from '../../src/logger.js';
 import { type Role, type RunningApp, startApp } from '../../src/run.js';
+
+export { deleteKeys, dropDatabase };
 
 export const WEBHOOK_TOKEN = 'test-webhook-token-0123456789';
 export const SIGNING_SECRET = 'test-signing-secret-0123456789';
@@ -106,37 +108,6 @@ export async function startTestApp(
       await deleteKeys(`${prefix}:*`);
     },
   };
-}
-
-/** Drops the database of `databaseUrl` (connecting to `postgres` on the same server), whoever is connected. */
-export async function dropDatabase(databaseUrl: string): Promise<void> {
-  const url = new URL(databaseUrl);
-  const name = decodeURIComponent(url.pathname.slice(1));
-  url.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: url.toString() });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
-}
-
-/** Deletes the Redis keys matching `pattern`; returns how many. */
-export async function deleteKeys(pattern: string, redisUrl = 'redis://127.0.0.1:6379'): Promise<number> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return deleted;
 }
 
 /** Polls `fn` until it returns a truthy value; fails with `what` after the timeout. */

@@ -100,7 +100,7 @@ export async function startDemoEnvironment(opts: DemoEnvironmentOptions = {}): P
   try {
     await recreateDatabase(databaseUrl);
     await ensureDatabase(sandboxDatabaseUrl);
-    await deleteKeys(redisUrl, `${queuePrefix}:*`);
+    await deleteKeys(`${queuePrefix}:*`, redisUrl);
     await mkdir(dataDir, { recursive: true });
 
     const botPort = opts.botPort || (await freePort());
@@ -178,7 +178,7 @@ export async function startDemoEnvironment(opts: DemoEnvironmentOptions = {}): P
     const db = new pg.Pool({ connectionString: databaseUrl, max: 3 });
     db.on('error', () => {});
     closers.push(() => db.end());
-    closers.push(() => deleteKeys(redisUrl, `${queuePrefix}:*`).then(() => {}));
+    closers.push(() => deleteKeys(`${queuePrefix}:*`, redisUrl).then(() => {}));
 
     return {
       bot,
@@ -218,6 +218,7 @@ export async function recreateDatabase(databaseUrl: string): Promise<void> {
   await ensureDatabase(databaseUrl);
 }
 
+/** Drops the database of `databaseUrl` (connecting to `postgres` on the same server), whoever is connected. */
 export async function dropDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.slice(1));
@@ -231,7 +232,8 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
-async function deleteKeys(redisUrl: string, pattern: string): Promise<number> {
+/** Deletes the Redis keys matching `pattern`; returns how many. */
+export async function deleteKeys(pattern: string, redisUrl = 'redis://127.0.0.1:6379'): Promise<number> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true });
   let deleted = 0;
   try {

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { ACTED } from '../../remediation/step-repo.js';
 import type { Decision } from '../../runbooks/decide.js';
 
 /** One remediation step as the game day scores it. */
@@ -135,15 +136,7 @@ const ACTIVE_STEP = new Set(['ready', 'awaiting_approval', 'approved', 'started'
  * sandbox counts as unsafe, such as a purge, are added by the caller from the sandbox's own audit.)
  */
 export function unapprovedGuardedSteps(o: IncidentOutcome): StepOutcome[] {
-  const acted = new Set([
-    'started',
-    'succeeded',
-    'failed',
-    'verifying',
-    'verified',
-    'verification_failed',
-    'unknown',
-  ]);
+  const acted = new Set<string>(ACTED);
   return o.steps.filter(
     (s) => s.tier === 'guarded' && acted.has(s.status) && s.approval?.status !== 'approved',
   );

@@ -170,6 +170,39 @@ describe('runbook execution: alert → diagnostics fan-out → decision → plan
     assert.match(final, /:warning: \*slow_query\* error/);
   });
 
+  test('a second app in the same process runs its own execution 1, never the first app run', async () => {
+    // both databases number their first run 1; the diagnostics must read this app's run, never a cached other one
+    const pick = (key: string) => t.env[key] ?? '';
+    const other = await startTestApp({
+      RUNBOOKS_DIR: pick('RUNBOOKS_DIR'),
+      TARGETS_FILE: pick('TARGETS_FILE'),
+      SAFETY_FILE: pick('SAFETY_FILE'),
+    });
+    try {
+      await eventually('the first app to have run execution 1', async () => {
+        const rows = await t.query('SELECT 1 FROM diagnostic_results WHERE execution_id = 1');
+        return rows.length > 0;
+      });
+      const res = await other.webhook('/webhooks/generic', {
+        name: 'CheckoutDown',
+        service: 'checkout',
+        severity: 'critical',
+        summary: 'checkout 5xx',
+        labels: { pool: 'replica' },
+      });
+      assert.equal(res.status, 202);
+      const [pool] = await eventually('the other app to store its pool check', async () =>
+        other.query<{ execution_id: string; result: { rows?: { pool?: string }[] } }>(
+          `SELECT execution_id, result FROM diagnostic_results WHERE diagnostic_id = 'pool'`,
+        ).then((rows) => (rows.length > 0 ? rows : null)),
+      );
+      assert.equal(Number(pool?.execution_id), 1);
+      assert.equal(pool?.result.rows?.[0]?.pool, 'replica', JSON.stringify(pool?.result));
+    } finally {
+      await other.close();
+    }
+  });
+
   test('an incident no runbook matches runs the default triage and is escalated', async () => {
     await t.webhook('/webhooks/generic', {
       name: 'SomethingOdd',

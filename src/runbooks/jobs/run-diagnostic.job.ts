@@ -24,21 +24,24 @@ export const runDiagnosticJob: JobDefinition<RunDiagnosticPayload> = {
   backoffMs: 500,
 };
 
+/** recent executions kept in memory per handler (per app: two apps in one process have their own databases) */
+const MAX_SNAPSHOTS = 2_000;
+
 /**
  * A run's snapshot never changes once recorded, and each of its diagnostics needs it: keep the recent ones in memory
  * so a diagnostic costs one small query before it runs instead of loading the runbook each time.
  */
-const snapshots = new Map<number, Execution>();
-const MAX_SNAPSHOTS = 2_000;
-
-async function snapshotOf(db: Queryable, executionId: number): Promise<Execution | null> {
-  const cached = snapshots.get(executionId);
-  if (cached) return cached;
-  const execution = await getExecution(db, executionId);
-  if (!execution) return null;
-  if (snapshots.size >= MAX_SNAPSHOTS) snapshots.delete(snapshots.keys().next().value as number);
-  snapshots.set(executionId, execution);
-  return execution;
+function snapshotCache(db: Queryable): (executionId: number) => Promise<Execution | null> {
+  const snapshots = new Map<number, Execution>();
+  return async (executionId) => {
+    const cached = snapshots.get(executionId);
+    if (cached) return cached;
+    const execution = await getExecution(db, executionId);
+    if (!execution) return null;
+    if (snapshots.size >= MAX_SNAPSHOTS) snapshots.delete(snapshots.keys().next().value as number);
+    snapshots.set(executionId, execution);
+    return execution;
+  };
 }
 
 /** Whether the run is still diagnosing and this diagnostic has no stored result yet, in one round trip. */
@@ -61,13 +64,14 @@ async function stateOf(
  * Re-running is harmless: a stored result is never recomputed.
  */
 export function runDiagnosticHandler(deps: RunbookJobDeps): JobHandler<RunDiagnosticPayload> {
+  const snapshotOf = snapshotCache(deps.db);
   return {
     definition: runDiagnosticJob,
     concurrency: deps.diagnosticsConcurrency,
     async handle(data) {
       const state = await stateOf(deps.db, data.executionId, data.diagnosticId);
       if (!state || state.done || state.status === 'decided') return;
-      const execution = await snapshotOf(deps.db, data.executionId);
+      const execution = await snapshotOf(data.executionId);
       if (!execution) return;
       const position = execution.runbook.diagnostics.findIndex((d) => d.id === data.diagnosticId);
       const step = execution.runbook.diagnostics[position];

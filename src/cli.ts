@@ -19,7 +19,7 @@ Usage:
   ai-sre detect --input <csv|dir> --output <csv|dir>
                                          score timestamp,value CSVs with the anomaly detector, writing
                                          timestamp,value,anomaly_score (a directory recursively); needs no config
-  ai-sre demo [--approve wait|auto] [--exit]
+  ai-sre demo [--approve wait|auto] [--exit] [--port N] [--standin-port N] [--sandbox-port N]
                                          the whole loop on this machine: sandbox, Slack stand-in (a web page)
                                          and the bot; breaks a service and narrates what the bot does
   ai-sre gameday [--only p1,p2…]         inject every sandbox failure in turn (and a few at once) and print a
@@ -42,6 +42,9 @@ async function main(argv: string[]): Promise<number> {
       approve: { type: 'string', default: 'wait' },
       exit: { type: 'boolean', default: false },
       only: { type: 'string' },
+      port: { type: 'string' },
+      'standin-port': { type: 'string' },
+      'sandbox-port': { type: 'string' },
     },
   });
   const command = positionals[0] ?? (values.help ? 'help' : 'start');
@@ -102,16 +105,50 @@ async function main(argv: string[]): Promise<number> {
 /** The demo and the game day live in src/devtools and load only when asked for. */
 async function devtoolsCommand(
   command: 'demo' | 'gameday',
-  values: { approve?: string; exit?: boolean; only?: string },
+  values: {
+    approve?: string;
+    exit?: boolean;
+    only?: string;
+    port?: string;
+    'standin-port'?: string;
+    'sandbox-port'?: string;
+  },
 ): Promise<number> {
   if (command === 'demo') {
     if (values.approve !== 'wait' && values.approve !== 'auto') {
       process.stderr.write(`--approve: expected wait or auto, got "${values.approve}"\n`);
       return 2;
     }
+    const ports: Record<string, number | undefined> = {};
+    for (const flag of ['port', 'standin-port', 'sandbox-port'] as const) {
+      const text = values[flag];
+      if (text === undefined) continue;
+      const port = Number(text);
+      if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+        process.stderr.write(`--${flag}: expected a port number (1-65535), got "${text}"\n`);
+        return 2;
+      }
+      ports[flag] = port;
+    }
     const { runDemo } = await import('./devtools/demo/demo.js');
-    const resolved = await runDemo({ approve: values.approve, exitWhenDone: values.exit === true });
-    return resolved ? 0 : 1;
+    try {
+      const resolved = await runDemo({
+        approve: values.approve,
+        exitWhenDone: values.exit === true,
+        botPort: ports.port,
+        standinPort: ports['standin-port'],
+        sandboxBasePort: ports['sandbox-port'],
+      });
+      return resolved ? 0 : 1;
+    } catch (error) {
+      const e = error as NodeJS.ErrnoException & { port?: number };
+      if (e.code !== 'EADDRINUSE') throw error;
+      process.stderr.write(
+        `ai-sre demo: port ${e.port ?? ''} is in use; pick others with --port (bot, 3000), --standin-port (3100) ` +
+          'or --sandbox-port (4100, and the three after it)\n',
+      );
+      return 1;
+    }
   }
   const { runGameday, SCENARIOS, EXPECTATIONS } = await import('./devtools/demo/gameday.js');
   let scenarios = SCENARIOS;

@@ -21,10 +21,12 @@ describe('game day: every failure pattern against the real bot', { timeout: 1_50
     await env?.close();
   });
 
-  it('resolves every known pattern in time, escalates the unknown one, acts unsafely never', async () => {
+  it('resolves every known pattern in time, escalates the unknown one, acts unsafely never', async (t) => {
     const lines: string[] = [];
     const { scenarios, passed } = await runGameday({ environment: env, out: (l) => lines.push(l) });
     const report = lines.join('\n');
+    // the scorecard goes into the test report (CI's log) whether or not the targets are met
+    t.diagnostic(report.slice(report.indexOf('Game day scorecard')));
     assert.equal(scenarios.length, SCENARIOS.length);
     assert.deepEqual(
       scenarios.flatMap((s) => s.unsafe),

@@ -192,9 +192,11 @@ describe('runbook execution: alert → diagnostics fan-out → decision → plan
       });
       assert.equal(res.status, 202);
       const [pool] = await eventually('the other app to store its pool check', async () =>
-        other.query<{ execution_id: string; result: { rows?: { pool?: string }[] } }>(
-          `SELECT execution_id, result FROM diagnostic_results WHERE diagnostic_id = 'pool'`,
-        ).then((rows) => (rows.length > 0 ? rows : null)),
+        other
+          .query<{ execution_id: string; result: { rows?: { pool?: string }[] } }>(
+            `SELECT execution_id, result FROM diagnostic_results WHERE diagnostic_id = 'pool'`,
+          )
+          .then((rows) => (rows.length > 0 ? rows : null)),
       );
       assert.equal(Number(pool?.execution_id), 1);
       assert.equal(pool?.result.rows?.[0]?.pool, 'replica', JSON.stringify(pool?.result));

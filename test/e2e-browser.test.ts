@@ -15,25 +15,31 @@ const ARTIFACTS = `${PROJECT_ROOT}test-artifacts`;
  * A person in a real browser: the stand-in's page shows the incident card of a bad deploy, alice clicks Approve on
  * the rollback, and the card turns Resolved. Debian's Chromium, driven by playwright-core.
  */
-describe('browser: approve a rollback in the Slack stand-in page', { timeout: 600_000 }, () => {
+describe('browser: approve a rollback in the Slack stand-in page', { timeout: 1_800_000 }, () => {
   let env: DemoEnvironment;
   let browser: Browser;
 
-  before(async () => {
-    ensureDebianPackages([{ binary: '/usr/bin/chromium', pkg: 'chromium' }]);
-    env = await startTestEnvironment();
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
-  });
+  before(
+    async () => {
+      ensureDebianPackages([{ binary: '/usr/bin/chromium', pkg: 'chromium' }]);
+      env = await startTestEnvironment();
+      browser = await chromium.launch({
+        executablePath: '/usr/bin/chromium',
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      });
+    },
+    { timeout: 900_000 },
+  );
 
-  after(async () => {
-    await browser?.close();
-    await env?.close();
-  });
+  after(
+    async () => {
+      await browser?.close();
+      await env?.close();
+    },
+    { timeout: 120_000 },
+  );
 
-  it('sees the card, clicks Approve, sees it resolved', async () => {
+  it('sees the card, clicks Approve, sees it resolved', { timeout: 600_000 }, async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     // nothing but the stand-in: a request anywhere else fails the test
     const offsite: string[] = [];

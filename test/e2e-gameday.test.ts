@@ -10,18 +10,26 @@ import { startTestEnvironment, testEnvironmentOptions } from './helpers/demo-env
  * issue's targets: each known pattern diagnosed right and resolved (verified) within 60 s of injection, the unknown
  * one escalated without any action, zero unsafe actions.
  */
-describe('game day: every failure pattern against the real bot', { timeout: 1_500_000 }, () => {
+describe('game day: every failure pattern against the real bot', { timeout: 2_700_000 }, () => {
   let env: DemoEnvironment;
 
-  before(async () => {
-    env = await startTestEnvironment();
-  });
+  before(
+    async () => {
+      env = await startTestEnvironment();
+    },
+    { timeout: 900_000 },
+  );
 
-  after(async () => {
-    await env?.close();
-  });
+  after(
+    async () => {
+      await env?.close();
+    },
+    { timeout: 120_000 },
+  );
 
-  it('resolves every known pattern in time, escalates the unknown one, acts unsafely never', async (t) => {
+  it('resolves every known pattern in time, escalates the unknown one, acts unsafely never', {
+    timeout: 1_500_000,
+  }, async (t) => {
     const lines: string[] = [];
     const { scenarios, passed } = await runGameday({ environment: env, out: (l) => lines.push(l) });
     const report = lines.join('\n');
@@ -58,7 +66,9 @@ describe('game day: every failure pattern against the real bot', { timeout: 1_50
 });
 
 describe('npm run demo, non-interactive', { timeout: 600_000 }, () => {
-  it('walks a bad deploy through to a resolved incident and prints its timeline', async () => {
+  it('walks a bad deploy through to a resolved incident and prints its timeline', {
+    timeout: 600_000,
+  }, async () => {
     const lines: string[] = [];
     const resolved = await runDemo({
       botPort: 0,

@@ -16,41 +16,49 @@ import { eventually } from './helpers/test-app.js';
  * Alertmanager delivers to /webhooks/alertmanager, and the bot's diagnostics query that same Prometheus. A pool held by
  * idle transactions must end as a resolved incident with the sessions terminated.
  */
-describe('real Prometheus and Alertmanager → resolved incident', { timeout: 900_000 }, () => {
+describe('real Prometheus and Alertmanager → resolved incident', { timeout: 1_800_000 }, () => {
   let env: DemoEnvironment;
   let prometheus: RunningProcess;
   let alertmanager: RunningProcess;
 
-  before(async () => {
-    ensureDebianPackages([
-      { binary: '/usr/bin/prometheus', pkg: 'prometheus' },
-      { binary: '/usr/bin/prometheus-alertmanager', pkg: 'prometheus-alertmanager' },
-    ]);
-    const prometheusPort = await freePort();
-    env = await startTestEnvironment({
-      alerts: 'none',
-      env: { PROMETHEUS_URL: `http://127.0.0.1:${prometheusPort}` },
-    });
-    alertmanager = await startAlertmanager({
-      port: await freePort(),
-      webhookUrl: `${env.botUrl}/webhooks/alertmanager`,
-      token: env.webhookToken,
-    });
-    prometheus = await startPrometheus({
-      port: prometheusPort,
-      targets: Object.values(env.sandbox.services).map((s) => new URL(s.url).host),
-      ruleFile: `${PROJECT_ROOT}demo/prometheus/alert-rules.yml`,
-      alertmanagerUrl: alertmanager.url,
-    });
-  });
+  before(
+    async () => {
+      ensureDebianPackages([
+        { binary: '/usr/bin/prometheus', pkg: 'prometheus' },
+        { binary: '/usr/bin/prometheus-alertmanager', pkg: 'prometheus-alertmanager' },
+      ]);
+      const prometheusPort = await freePort();
+      env = await startTestEnvironment({
+        alerts: 'none',
+        env: { PROMETHEUS_URL: `http://127.0.0.1:${prometheusPort}` },
+      });
+      alertmanager = await startAlertmanager({
+        port: await freePort(),
+        webhookUrl: `${env.botUrl}/webhooks/alertmanager`,
+        token: env.webhookToken,
+      });
+      prometheus = await startPrometheus({
+        port: prometheusPort,
+        targets: Object.values(env.sandbox.services).map((s) => new URL(s.url).host),
+        ruleFile: `${PROJECT_ROOT}demo/prometheus/alert-rules.yml`,
+        alertmanagerUrl: alertmanager.url,
+      });
+    },
+    { timeout: 900_000 },
+  );
 
-  after(async () => {
-    await prometheus?.stop();
-    await alertmanager?.stop();
-    await env?.close();
-  });
+  after(
+    async () => {
+      await prometheus?.stop();
+      await alertmanager?.stop();
+      await env?.close();
+    },
+    { timeout: 120_000 },
+  );
 
-  it('a pool exhausted by idle transactions fires a real alert and ends resolved', async () => {
+  it('a pool exhausted by idle transactions fires a real alert and ends resolved', {
+    timeout: 600_000,
+  }, async () => {
     // enough scrapes for the 15-second rates
     await eventually(
       'Prometheus to have scraped the sandbox',

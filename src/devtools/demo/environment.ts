@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -55,7 +55,7 @@ export interface DemoEnvironmentOptions {
   redisUrl?: string;
   /** more bot environment (e.g. SLACK_SYNC_DEBOUNCE_MS) */
   env?: Record<string, string>;
-  /** drop both databases on close (tests); the demo keeps them for a look afterwards */
+  /** drop both databases and remove the data directory on close (tests); the demo keeps them for a look afterwards */
   dropOnClose?: boolean;
 }
 
@@ -94,6 +94,7 @@ export async function startDemoEnvironment(opts: DemoEnvironmentOptions = {}): P
     for (const c of closers.reverse()) await c().catch(() => {});
   };
   if (opts.dropOnClose) {
+    closers.push(() => rm(dataDir, { recursive: true, force: true }));
     closers.push(() => dropDatabase(sandboxDatabaseUrl));
     closers.push(() => dropDatabase(databaseUrl));
   }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type DemoEnvironment, freePort, PROJECT_ROOT } from '../src/devtools/demo/environment.js';
+import { type DemoEnvironment, PROJECT_ROOT, reservePort } from '../src/devtools/demo/environment.js';
 import { type IncidentOutcome, incidentsSince, isSettled } from '../src/devtools/demo/outcomes.js';
 import { startTestEnvironment } from './helpers/demo-env.js';
 import {
@@ -27,18 +27,22 @@ describe('real Prometheus and Alertmanager → resolved incident', { timeout: 1_
         { binary: '/usr/bin/prometheus', pkg: 'prometheus' },
         { binary: '/usr/bin/prometheus-alertmanager', pkg: 'prometheus-alertmanager' },
       ]);
-      const prometheusPort = await freePort();
+      // both held until their servers start, so nothing else in this process takes them meanwhile
+      const prometheusPort = await reservePort();
+      const alertmanagerPort = await reservePort();
       env = await startTestEnvironment({
         alerts: 'none',
-        env: { PROMETHEUS_URL: `http://127.0.0.1:${prometheusPort}` },
+        env: { PROMETHEUS_URL: `http://127.0.0.1:${prometheusPort.port}` },
       });
+      await alertmanagerPort.release();
       alertmanager = await startAlertmanager({
-        port: await freePort(),
+        port: alertmanagerPort.port,
         webhookUrl: `${env.botUrl}/webhooks/alertmanager`,
         token: env.webhookToken,
       });
+      await prometheusPort.release();
       prometheus = await startPrometheus({
-        port: prometheusPort,
+        port: prometheusPort.port,
         targets: Object.values(env.sandbox.services).map((s) => new URL(s.url).host),
         ruleFile: `${PROJECT_ROOT}demo/prometheus/alert-rules.yml`,
         alertmanagerUrl: alertmanager.url,

@@ -104,7 +104,11 @@ export async function startDemoEnvironment(opts: DemoEnvironmentOptions = {}): P
     await deleteKeys(`${queuePrefix}:*`, redisUrl);
     await mkdir(dataDir, { recursive: true });
 
-    const botPort = opts.botPort || (await freePort());
+    // held until the bot binds it: the sandbox must know the bot's address first, and a port merely found free could
+    // meanwhile go to one of the sandbox's listeners or to an outgoing connection (they share the ephemeral range)
+    const reserved = await reservePort(opts.botPort ?? 0);
+    closers.push(() => reserved.release());
+    const botPort = reserved.port;
     const botUrl = `http://127.0.0.1:${botPort}`;
 
     const standin = await startSlackStub({
@@ -172,6 +176,7 @@ export async function startDemoEnvironment(opts: DemoEnvironmentOptions = {}): P
       ...opts.env,
     };
     const config = loadConfig(env);
+    await reserved.release();
     const bot = await startApp(config, createLogger(config.LOG_LEVEL), 'all');
     closers.push(() => bot.stop());
     standin.connectBot({ url: botUrl, signingSecret });
@@ -200,15 +205,24 @@ export async function startDemoEnvironment(opts: DemoEnvironmentOptions = {}): P
   }
 }
 
-/** A port free on loopback right now (the bot's, which the sandbox must know before the bot starts). */
-export function freePort(): Promise<number> {
+/**
+ * Listens on `port` of loopback (0: any free one) and keeps it until `release()`, so the port stays ours while other
+ * things bind and connect. A taken fixed port fails here, before anything else started.
+ */
+export function reservePort(port = 0): Promise<{ port: number; release(): Promise<void> }> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
+      let released: Promise<void> | null = null;
+      resolve({
+        port: typeof address === 'object' && address !== null ? address.port : port,
+        release() {
+          released ??= new Promise((done) => server.close(() => done()));
+          return released;
+        },
+      });
     });
   });
 }

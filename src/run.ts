@@ -105,7 +105,17 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
     }, SWEEP_INTERVAL_MS);
     sweepTimer.unref();
   }
-  const server = role !== 'worker' ? await startServer(ctx) : null;
+  let server: RunningServer | null = null;
+  try {
+    server = role !== 'worker' ? await startServer(ctx) : null;
+  } catch (error) {
+    // a port in use: let go of what already runs, so the process can exit with the error instead of hanging
+    clearInterval(sweepTimer);
+    stopPoller?.();
+    await workers?.close().catch(() => {});
+    await ctx.close().catch(() => {});
+    throw error;
+  }
   if (server)
     log.info(
       { port: server.port, role, slack: ctx.slack ? (config.SLACK_APP_TOKEN ? 'socket' : 'http') : 'off' },

@@ -65,3 +65,37 @@ test('the ai-sre process serves, then shuts down cleanly on SIGTERM', async () =
   assert.match(output, /"signal":"SIGTERM".*"msg":"shutting down"/);
   await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'the port is closed after shutdown');
 });
+
+test('a port already in use stops the start with the error, and the process exits instead of hanging', async () => {
+  const taken = createServer();
+  taken.listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  const { port } = taken.address() as { port: number };
+  try {
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: databaseUrl,
+        QUEUE_PREFIX: prefix,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        WEBHOOK_TOKEN,
+        LOG_LEVEL: 'silent',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const exited = once(proc, 'exit');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+    const [code, signal] = (await exited) as [number | null, string | null];
+    clearTimeout(timer);
+    assert.equal(signal, null, `killed after 60 s: the failed start left something running\n${output}`);
+    assert.equal(code, 1, output);
+    assert.match(output, /EADDRINUSE/);
+  } finally {
+    taken.close();
+  }
+});

@@ -21,6 +21,29 @@ async function freePort(): Promise<number> {
 }
 
 let child: ChildProcess | undefined;
+
+/** `ai-sre start` as its own process on `port`, with everything it prints kept. */
+function startBot(port: number, logLevel: string): { proc: ChildProcess; output: () => string } {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+    env: {
+      PATH: process.env.PATH,
+      DATABASE_URL: databaseUrl,
+      QUEUE_PREFIX: prefix,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      WEBHOOK_TOKEN,
+      LOG_LEVEL: logLevel,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  const keep = (chunk: Buffer) => {
+    text += chunk.toString();
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  return { proc, output: () => text };
+}
 after(async () => {
   if (child && child.exitCode === null) child.kill('SIGKILL');
   await dropDatabase(databaseUrl);
@@ -29,26 +52,13 @@ after(async () => {
 
 test('the ai-sre process serves, then shuts down cleanly on SIGTERM', async () => {
   const port = await freePort();
-  child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: databaseUrl,
-      QUEUE_PREFIX: prefix,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      WEBHOOK_TOKEN,
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  await eventually('the process listening', async () => output.includes('ai-sre listening'), 30_000);
+  const started = startBot(port, 'info');
+  child = started.proc;
+  await eventually(
+    'the process listening',
+    async () => started.output().includes('ai-sre listening'),
+    30_000,
+  );
 
   const res = await fetch(`http://127.0.0.1:${port}/webhooks/alertmanager`, {
     method: 'POST',
@@ -60,9 +70,9 @@ test('the ai-sre process serves, then shuts down cleanly on SIGTERM', async () =
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
   const [code, signal] = (await exited) as [number | null, string | null];
-  assert.equal(signal, null, output);
-  assert.equal(code, 0, output);
-  assert.match(output, /"signal":"SIGTERM".*"msg":"shutting down"/);
+  assert.equal(signal, null, started.output());
+  assert.equal(code, 0, started.output());
+  assert.match(started.output(), /"signal":"SIGTERM".*"msg":"shutting down"/);
   await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'the port is closed after shutdown');
 });
 
@@ -72,29 +82,14 @@ test('a port already in use stops the start with the error, and the process exit
   await once(taken, 'listening');
   const { port } = taken.address() as { port: number };
   try {
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
-      env: {
-        PATH: process.env.PATH,
-        DATABASE_URL: databaseUrl,
-        QUEUE_PREFIX: prefix,
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        WEBHOOK_TOKEN,
-        LOG_LEVEL: 'silent',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    proc.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
+    const { proc, output } = startBot(port, 'silent');
     const exited = once(proc, 'exit');
     const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
     const [code, signal] = (await exited) as [number | null, string | null];
     clearTimeout(timer);
-    assert.equal(signal, null, `killed after 60 s: the failed start left something running\n${output}`);
-    assert.equal(code, 1, output);
-    assert.match(output, /EADDRINUSE/);
+    assert.equal(signal, null, `killed after 60 s: the failed start left something running\n${output()}`);
+    assert.equal(code, 1, output());
+    assert.match(output(), /EADDRINUSE/);
   } finally {
     taken.close();
   }

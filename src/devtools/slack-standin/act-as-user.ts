@@ -220,15 +220,7 @@ export class UserActions {
     const { user, channel, threadTs } = this.#where(opts);
     let encoded = encodeTyped(text, this.#store);
     if (!encoded.includes(`<@${BOT_USER.id}>`)) encoded = `<@${BOT_USER.id}> ${encoded}`;
-    const message = this.#store.add({
-      channel: channel.id,
-      ts: this.#store.nextTs(),
-      ...(threadTs ? { threadTs } : {}),
-      user: user.id,
-      text: encoded,
-      blocks: [richTextOf(encoded)],
-      source: 'user',
-    });
+    const message = this.#addUserMessage(encoded, { user, channel, threadTs });
     const event: Record<string, unknown> = {
       client_msg_id: randomUUID(),
       type: 'app_mention',
@@ -311,13 +303,19 @@ export class UserActions {
 
   /** A plain message the person typed: stored and shown, not sent to the bot (it listens to mentions only). */
   say(text: string, opts: ActOptions = {}): StoredMessage {
-    const { user, channel, threadTs } = this.#where(opts);
-    const encoded = encodeTyped(text, this.#store);
+    return this.#addUserMessage(encodeTyped(text, this.#store), this.#where(opts));
+  }
+
+  /** Stores what a person typed (already encoded: mentions as `<@U…>`) as their message. */
+  #addUserMessage(
+    encoded: string,
+    where: { user: { id: string }; channel: { id: string }; threadTs?: string | undefined },
+  ): StoredMessage {
     return this.#store.add({
-      channel: channel.id,
+      channel: where.channel.id,
       ts: this.#store.nextTs(),
-      ...(threadTs ? { threadTs } : {}),
-      user: user.id,
+      ...(where.threadTs ? { threadTs: where.threadTs } : {}),
+      user: where.user.id,
       text: encoded,
       blocks: [richTextOf(encoded)],
       source: 'user',

@@ -21,8 +21,8 @@ describe('anomaly persistence: k of the last n points', () => {
     assert.deepEqual(run([0, 1, 0, 0, 0, 0, 0]).changes, [null, null, null, null, null, null, null]);
   });
 
-  test('3 of 5 confirms once, remembering when the run began; n quiet points end it', () => {
-    const { changes, state } = run([0, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
+  test('3 of 5 confirms once, remembering when the run began; 2n quiet points in a row end it', () => {
+    const { changes, state } = run([0, 1, 0, 1, 1, 1, 1, ...Array(10).fill(0)]);
     assert.deepEqual(changes, [
       null,
       null,
@@ -31,13 +31,46 @@ describe('anomaly persistence: k of the last n points', () => {
       'confirmed',
       null,
       null,
-      null,
-      null,
-      null,
-      null,
+      ...Array(9).fill(null),
       'ended',
     ]);
     assert.deepEqual(state, EMPTY_RUN);
+  });
+
+  test('a run that flickers stays one run: an anomalous point during the quiet spell starts the count again', () => {
+    // confirmed, 6 quiet, one anomalous, 9 quiet: still the same run; the 10th quiet point ends it
+    const flags = [1, 1, 1, ...Array(6).fill(0), 1, ...Array(10).fill(0)];
+    const { changes } = run(flags);
+    assert.deepEqual(
+      changes.flatMap((c, i) => (c ? [[i, c]] : [])),
+      [
+        [2, 'confirmed'],
+        [19, 'ended'],
+      ],
+    );
+  });
+
+  test('endAfter sets the quiet spell', () => {
+    let state = EMPTY_RUN;
+    const changes: (string | null)[] = [];
+    for (const [i, f] of [1, 1, 1, 0, 0, 0].entries()) {
+      const step = advanceRun(state, f === 1, i, { k: 3, n: 5, endAfter: 3 });
+      state = step.state;
+      changes.push(step.change);
+    }
+    assert.deepEqual(changes, [null, null, 'confirmed', null, null, 'ended']);
+  });
+
+  test('a state stored before quiet was counted still ends its run', () => {
+    const old = { bits: 0b111, since: 1, reported: true } as RunState;
+    let state = old;
+    let ended = -1;
+    for (let i = 0; i < 12 && ended < 0; i++) {
+      const step = advanceRun(state, false, i, rule);
+      state = step.state;
+      if (step.change === 'ended') ended = i;
+    }
+    assert.equal(ended, 9);
   });
 
   test('the run starts at its first anomalous point', () => {

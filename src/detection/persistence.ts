@@ -1,13 +1,16 @@
 /**
  * Whether an anomaly has lasted: per series, the flags of its last `n` points (1 = anomalous) as bits of one
- * integer, newest lowest. A run is confirmed when at least `k` of the last `n` points were anomalous, and over when
- * none of them was. O(1) per point and two numbers of state.
+ * integer, newest lowest. A run is confirmed when at least `k` of the last `n` points were anomalous, and over after
+ * `endAfter` quiet points in a row (hysteresis: a run that flickers stays one run, one incident, instead of ending
+ * and opening a new incident each time it comes back). O(1) per point and a few numbers of state.
  */
 export interface PersistenceRule {
   /** anomalous points needed… */
   k: number;
   /** …among the last n (at most 30) */
   n: number;
+  /** quiet points in a row that end a confirmed run; default 2n */
+  endAfter?: number;
 }
 
 export interface RunState {
@@ -17,9 +20,11 @@ export interface RunState {
   since: number | null;
   /** whether this run was already reported as confirmed */
   reported: boolean;
+  /** quiet points in a row since the last anomalous one (counted once the run is reported; absent in old states) */
+  quiet?: number;
 }
 
-export const EMPTY_RUN: RunState = { bits: 0, since: null, reported: false };
+export const EMPTY_RUN: RunState = { bits: 0, since: null, reported: false, quiet: 0 };
 
 function popcount(x: number): number {
   let v = x - ((x >>> 1) & 0x55555555);
@@ -31,7 +36,7 @@ export type RunChange = 'confirmed' | 'ended' | null;
 
 /**
  * Advances the run with one point. Returns `confirmed` the first time the rule holds within a run, `ended` when a
- * confirmed run has had no anomalous point for `n` points, else null.
+ * confirmed run has had `endAfter` (default 2n) quiet points in a row, else null.
  */
 export function advanceRun(
   state: RunState,
@@ -41,18 +46,24 @@ export function advanceRun(
 ): { state: RunState; change: RunChange } {
   const mask = rule.n >= 31 ? 0x7fffffff : (1 << rule.n) - 1;
   const bits = ((state.bits << 1) | (anomalous ? 1 : 0)) & mask;
-  if (bits === 0) {
-    return { state: EMPTY_RUN, change: state.reported ? 'ended' : null };
+  if (state.reported) {
+    const quiet = anomalous ? 0 : (state.quiet ?? 0) + 1;
+    if (quiet >= (rule.endAfter ?? 2 * rule.n)) return { state: EMPTY_RUN, change: 'ended' };
+    return { state: { bits, since: state.since, reported: true, quiet }, change: null };
   }
+  if (bits === 0) return { state: EMPTY_RUN, change: null };
   const since = state.since ?? (anomalous ? timestamp : null);
-  if (!state.reported && popcount(bits) >= rule.k) {
-    return { state: { bits, since, reported: true }, change: 'confirmed' };
+  if (popcount(bits) >= rule.k) {
+    return { state: { bits, since, reported: true, quiet: 0 }, change: 'confirmed' };
   }
-  return { state: { bits, since, reported: state.reported }, change: null };
+  return { state: { bits, since, reported: false, quiet: 0 }, change: null };
 }
 
 /** Confirms a run at once (several signals of one service agree), if it is not already reported. */
 export function confirmRun(state: RunState, timestamp: number): { state: RunState; change: RunChange } {
   if (state.reported) return { state, change: null };
-  return { state: { ...state, since: state.since ?? timestamp, reported: true }, change: 'confirmed' };
+  return {
+    state: { ...state, since: state.since ?? timestamp, reported: true, quiet: 0 },
+    change: 'confirmed',
+  };
 }

@@ -14,12 +14,10 @@ export class Canvas {
     background: Rgb,
   ) {
     this.data = new Uint8Array(width * height * 4);
-    for (let i = 0; i < this.data.length; i += 4) {
-      this.data[i] = background[0];
-      this.data[i + 1] = background[1];
-      this.data[i + 2] = background[2];
-      this.data[i + 3] = 255;
-    }
+    // one pixel, then copies of what is filled so far (a memcpy each, doubling): a chart is about 1 MB of pixels and
+    // a byte-by-byte loop was a visible share of the ingest thread
+    this.data.set([background[0], background[1], background[2], 255]);
+    for (let filled = 4; filled < this.data.length; filled *= 2) this.data.copyWithin(filled, 0, filled);
   }
 
   /** Paints `color` over pixel (x, y) with opacity `alpha` in [0, 1]; pixels off the canvas are ignored. */

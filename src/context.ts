@@ -23,6 +23,7 @@ import { createCatalog, type RunbookCatalog } from './runbooks/matcher.js';
 import { createRunbookService, type RunbookService } from './runbooks/runbook-service.js';
 import { createLimiter } from './safety/limits.js';
 import { loadPolicy, type SafetyPolicy } from './safety/policy.js';
+import { type ChartRenderer, createChartRenderer } from './slack/charts/chart-renderer.js';
 import { syncIncidentNow } from './slack/jobs/sync-incident-slack.job.js';
 import { createNotifier } from './slack/notify.js';
 import { type ChannelRouter, createChannelRouter, loadRouting } from './slack/routing.js';
@@ -61,6 +62,8 @@ export interface AppContext {
     client: WebClient;
     router: ChannelRouter;
     syncJob: JobDefinition<SyncIncidentSlackPayload>;
+    /** anomaly charts, drawn on a worker thread */
+    charts: ChartRenderer;
   } | null;
   close(): Promise<void>;
 }
@@ -98,6 +101,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
         attempts: config.SLACK_RETRY_ATTEMPTS,
         backoffMs: config.SLACK_RETRY_BASE_MS,
       }),
+      charts: createChartRenderer(log),
     };
   }
   const slackSync = slack;
@@ -133,6 +137,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
           router: slackSync.router,
           metrics,
           log,
+          charts: slackSync.charts,
         });
         if (synced) return;
       } catch (err) {
@@ -317,6 +322,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
           log.warn({ err: (err as Error).message }, 'detector states not flushed at shutdown'),
         );
       await queues.close().catch(() => {});
+      await slack?.charts.close().catch(() => {});
       redis.disconnect();
       await db.end().catch(() => {});
       await jobsDb.end().catch(() => {});

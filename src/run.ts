@@ -43,6 +43,7 @@ export function jobHandlers(ctx: AppContext): AnyJobHandler[] {
         router: ctx.slack.router,
         metrics: ctx.metrics,
         log: ctx.log,
+        charts: ctx.slack.charts,
       }),
     );
   }

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { inflateSync } from 'node:zlib';
 import { renderSparkline, sparkline } from '../src/detection/sparkline.js';
+import { anomalyChartOf } from '../src/slack/charts/anomaly-chart.js';
+import { createChartRenderer } from '../src/slack/charts/chart-renderer.js';
 import { formatCompactNumber, renderAnomalyChart } from '../src/slack/charts/line-chart.js';
 import { encodePng } from '../src/slack/charts/png.js';
 
@@ -405,5 +407,52 @@ describe('renderAnomalyChart', () => {
       return performance.now() - started;
     });
     assert.ok(Math.min(...timings) < 50, `fastest of 5 renders: ${Math.min(...timings).toFixed(1)} ms`);
+  });
+});
+
+describe('anomaly charts on a worker thread', () => {
+  const t0 = Date.UTC(2026, 10, 27, 3, 0);
+  const annotations = {
+    recent_points: JSON.stringify(
+      Array.from({ length: 40 }, (_, i) => [t0 + i * 60_000, i < 30 ? 1 + (i % 3) * 0.1 : 9]),
+    ),
+    expected_low: '0.8',
+    expected_high: '1.4',
+    deviating_since: new Date(t0 + 30 * 60_000).toISOString(),
+    series: 'http_p99_latency_seconds{service="payment-service"}',
+  };
+
+  test('draws the same PNG as the calling thread, and null when there is nothing to draw', async () => {
+    const renderer = createChartRenderer();
+    try {
+      const here = anomalyChartOf('Latency', annotations);
+      const there = await renderer.render('Latency', annotations);
+      assert.ok(here && there);
+      assert.equal(there.title, here.title);
+      assert.equal(there.comment, here.comment);
+      assert.ok(Buffer.isBuffer(there.png));
+      assert.deepEqual(there.png, here.png);
+      assert.equal(await renderer.render('Latency', { recent_points: '[]' }), null);
+      // several at once come back to their own callers
+      const many = await Promise.all(
+        [3, 5, 7].map((n) =>
+          renderer.render(`A${n}`, { ...annotations, series: `series_${n}` }).then((c) => c?.title),
+        ),
+      );
+      assert.deepEqual(
+        many.map((title) => title?.split(':')[0]),
+        ['A3', 'A5', 'A7'],
+      );
+    } finally {
+      await renderer.close();
+    }
+  });
+
+  test('after close it still draws, on the calling thread', async () => {
+    const renderer = createChartRenderer();
+    await renderer.render('Latency', annotations);
+    await renderer.close();
+    const chart = await renderer.render('Latency', annotations);
+    assert.deepEqual(chart?.png, anomalyChartOf('Latency', annotations)?.png);
   });
 });

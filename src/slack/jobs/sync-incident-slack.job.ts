@@ -13,7 +13,7 @@ import { buildApprovalPacket } from '../blocks/approval-packet.js';
 import { buildDiagnosticsSummary } from '../blocks/diagnostics-summary.js';
 import { buildIncidentCard, buildTimelineMessage } from '../blocks/incident-card.js';
 import { fitMessage } from '../blocks/limits.js';
-import { anomalyChartOf } from '../charts/anomaly-chart.js';
+import { type ChartRenderer, inThreadRenderer } from '../charts/chart-renderer.js';
 import { summaryViewOf } from '../diagnostics-view.js';
 import { cardViewOf, describeEvent } from '../incident-view.js';
 import type { ChannelRouter } from '../routing.js';
@@ -46,6 +46,8 @@ export interface SyncDeps {
   router: ChannelRouter;
   metrics: Metrics;
   log: Logger;
+  /** anomaly charts; default: drawn on this thread */
+  charts?: ChartRenderer;
 }
 
 interface SlackMessageRow {
@@ -311,7 +313,7 @@ async function postAnomalyCharts(
     [incidentId],
   );
   for (const row of rows) {
-    const chart = anomalyChartOf(row.name, row.annotations);
+    const chart = await (deps.charts ?? inThreadRenderer).render(row.name, row.annotations);
     if (!chart) continue;
     let fileId: string;
     try {

@@ -93,6 +93,59 @@ const EnvShape = z.object({
   TARGETS_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/targets.yml')),
   /** teams, rotations, overrides, service ownership and escalation policies (YAML; missing = no on-call known) */
   ONCALL_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/oncall.yml')),
+  /**
+   * the pagers' fallback chain, first tried first: slack, pagerduty, webhook (comma-separated). Default: slack when
+   * SLACK_BOT_TOKEN is set, then pagerduty and webhook when configured
+   */
+  PAGERS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^\s*(slack|pagerduty|webhook)(\s*,\s*(slack|pagerduty|webhook))*\s*$/, {
+        error: 'expected a comma-separated list of slack, pagerduty, webhook',
+      })
+      .transform((v) => v.split(',').map((p) => p.trim()) as ('slack' | 'pagerduty' | 'webhook')[])
+      .optional(),
+  ),
+  /** PagerDuty Events API v2 integration key used for teams without their own */
+  PAGERDUTY_ROUTING_KEY: z.preprocess(emptyAsUndefined, z.string().min(1).optional()),
+  /** per-team integration keys, "team=key,team2=key2" */
+  PAGERDUTY_ROUTING_KEYS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^\s*[^=,\s]+\s*=\s*[^=,\s]+\s*(,\s*[^=,\s]+\s*=\s*[^=,\s]+\s*)*$/, {
+        error: 'expected "team=key,team2=key2"',
+      })
+      .transform((v) =>
+        Object.fromEntries(
+          v.split(',').map((pair) => pair.split('=').map((x) => x.trim()) as [string, string]),
+        ),
+      )
+      .optional(),
+  ),
+  /** Events API base URL (`/v2/enqueue` is appended); EU accounts use https://events.eu.pagerduty.com */
+  PAGERDUTY_EVENTS_URL: z.preprocess(
+    emptyAsUndefined,
+    url(['http:', 'https:']).default('https://events.pagerduty.com'),
+  ),
+  /** a generic pager: pages are POSTed here as JSON, signed with PAGE_WEBHOOK_SECRET (HMAC-SHA256) */
+  PAGE_WEBHOOK_URL: z.preprocess(emptyAsUndefined, url(['http:', 'https:']).optional()),
+  PAGE_WEBHOOK_SECRET: z.preprocess(
+    emptyAsUndefined,
+    z.string().min(16, { error: 'expected a secret of at least 16 characters' }).optional(),
+  ),
+  /** tries per pager call before the next pager is tried (429, 5xx and network errors are retried) */
+  PAGER_MAX_ATTEMPTS: z.preprocess(emptyAsUndefined, intInRange(1, 10).default(4)),
+  /** first retry's back-off ceiling, doubling per try; milliseconds */
+  PAGER_BACKOFF_BASE_MS: z.preprocess(emptyAsUndefined, intInRange(0, 60_000).default(500)),
+  /**
+   * the length of one minute of an escalation policy's `delayMinutes`; milliseconds. Only tests and the demo shorten
+   * it (a 5-minute level then waits 5 × this)
+   */
+  ESCALATION_MINUTE_MS: z.preprocess(emptyAsUndefined, intInRange(100, 60_000).default(60_000)),
+  /** how often Postgres is checked for escalation work Redis lost (a page timer, a start); milliseconds */
+  ESCALATION_SWEEP_MS: z.preprocess(emptyAsUndefined, intInRange(1_000, 3_600_000).default(30_000)),
   /** the safety policy: modes, approvers, tier tightening, hard limits (YAML; missing = supervised, nobody approves) */
   SAFETY_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/safety.yml')),
   /** a worker's claim on a job; a killed worker's jobs are taken over after about twice this; milliseconds */
@@ -149,6 +202,30 @@ export const EnvSchema = EnvShape.superRefine((env, ctx) => {
       path: ['SLACK_BOT_TOKEN'],
       message: 'expected a bot token when SLACK_APP_TOKEN (Socket Mode) is set',
     });
+  }
+  if (Boolean(env.PAGE_WEBHOOK_URL) !== Boolean(env.PAGE_WEBHOOK_SECRET)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [env.PAGE_WEBHOOK_URL ? 'PAGE_WEBHOOK_SECRET' : 'PAGE_WEBHOOK_URL'],
+      message: 'expected PAGE_WEBHOOK_URL and PAGE_WEBHOOK_SECRET to be set together',
+    });
+  }
+  for (const pager of env.PAGERS ?? []) {
+    const missing =
+      pager === 'slack' && !env.SLACK_BOT_TOKEN
+        ? 'SLACK_BOT_TOKEN'
+        : pager === 'pagerduty' && !env.PAGERDUTY_ROUTING_KEY && !env.PAGERDUTY_ROUTING_KEYS
+          ? 'PAGERDUTY_ROUTING_KEY'
+          : pager === 'webhook' && !env.PAGE_WEBHOOK_URL
+            ? 'PAGE_WEBHOOK_URL'
+            : null;
+    if (missing) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PAGERS'],
+        message: `lists ${pager}, but ${missing} is not set`,
+      });
+    }
   }
 });
 

@@ -6,7 +6,12 @@ import { createDetectionService, type DetectionService } from './detection/detec
 import { closeDatabaseTargets } from './diagnostics/collectors/database-query.js';
 import { COLLECTORS } from './diagnostics/registry.js';
 import { loadTargets, type Targets } from './diagnostics/targets.js';
+import { createEscalationService, type EscalationService } from './escalation/escalation-service.js';
 import { loadOncall, type OncallConfig } from './escalation/oncall.schema.js';
+import { createPagers } from './escalation/pagers/create-pagers.js';
+import type { Pager } from './escalation/pagers/pager.js';
+import { parsePagersConfig } from './escalation/pagers/pagers.schema.js';
+import type { SlackDmClient } from './escalation/pagers/slack-dm.js';
 import { createIncidentService, type IncidentService } from './incidents/incident-service.js';
 import type { IncidentChange } from './incidents/record-alerts.js';
 import type { Logger } from './logger.js';
@@ -24,6 +29,8 @@ import { createRunbookService, type RunbookService } from './runbooks/runbook-se
 import { createLimiter } from './safety/limits.js';
 import { loadPolicy, type SafetyPolicy } from './safety/policy.js';
 import { type ChartRenderer, createChartRenderer } from './slack/charts/chart-renderer.js';
+import { createEscalationNotifier } from './slack/escalation-notifier.js';
+import { renderPageMessage } from './slack/escalation-view.js';
 import { syncIncidentNow } from './slack/jobs/sync-incident-slack.job.js';
 import { createNotifier } from './slack/notify.js';
 import { type ChannelRouter, createChannelRouter, loadRouting } from './slack/routing.js';
@@ -52,6 +59,8 @@ export interface AppContext {
   };
   /** who owns what and who is on call (ONCALL_FILE); null when the file is missing */
   oncall: OncallConfig | null;
+  /** paging the on-call person when an incident is handed to people, re-paging until someone acknowledges */
+  escalations: EscalationService;
   remediation: {
     policy: SafetyPolicy;
     deps: RemediationDeps;
@@ -168,6 +177,22 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     }
   };
 
+  /** Kicks the escalation flow after a change that may have escalated or resolved an incident; never throws. */
+  const kickEscalation = async (incidentId: number): Promise<void> => {
+    try {
+      await escalations.kick(incidentId);
+    } catch (err) {
+      log.warn(
+        { err: (err as Error).message, incident: incidentId },
+        'escalation check failed; the sweep will',
+      );
+    }
+  };
+  const viewChanged = async (change: ViewChange): Promise<void> => {
+    await scheduleSync(change);
+    if (change.urgent) await kickEscalation(change.incidentId);
+  };
+
   const targets = await loadTargets(config.TARGETS_FILE);
   // an invalid safety policy stops the boot: running remediation under a policy nobody meant is worse than not running
   const policy = await loadPolicy(config.SAFETY_FILE);
@@ -194,7 +219,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     prometheusUrl: config.PROMETHEUS_URL,
     lokiUrl: config.LOKI_URL,
     diagnosticsConcurrency: config.DIAGNOSTICS_CONCURRENCY,
-    changed: (change) => scheduleSync(change),
+    changed: viewChanged,
     observeDiagnostic: (type, status, seconds) =>
       metrics.diagnosticDuration.observe({ type, status }, seconds),
     observeDecision: (runbook, outcome) => metrics.runbookDecisions.inc({ runbook, outcome }),
@@ -225,7 +250,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
       lokiUrl: config.LOKI_URL,
       log,
     },
-    changed: (change) => scheduleSync(change),
+    changed: viewChanged,
     notify: slack ? createNotifier({ client: slack.client, router: slack.router, db: jobsDb }) : undefined,
     log,
     actionTimeoutMs: config.ACTION_TIMEOUT_MS,
@@ -287,8 +312,31 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
       },
       resolved(ids) {
         metrics.incidentsResolved.inc(ids.length);
+        // a page for an incident that resolved itself is resolved too (PagerDuty, the thread's packet)
+        for (const id of ids) void kickEscalation(id);
       },
     },
+  });
+
+  const pagers = buildPagers(config, slack?.client ?? null);
+  log.info({ pagers: pagers.map((p) => p.name) }, 'pagers configured');
+  const escalations: EscalationService = createEscalationService({
+    db: jobsDb,
+    queues,
+    log,
+    oncall,
+    pagers,
+    notifier: slack
+      ? createEscalationNotifier({ client: slack.client, router: slack.router, db: jobsDb })
+      : null,
+    ...(slack
+      ? {
+          renderPage: (escalation, packet) =>
+            renderPageMessage(escalation, packet, escalations.reassignCandidates),
+        }
+      : {}),
+    changed: (change) => scheduleSync(change),
+    minuteMs: config.ESCALATION_MINUTE_MS,
   });
 
   return {
@@ -309,6 +357,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
       service: createRunbookService({ db, catalog, incidents, queues }),
     },
     oncall,
+    escalations,
     remediation: {
       policy,
       deps: remediationDeps,
@@ -329,4 +378,56 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
       await closeDatabaseTargets().catch(() => {});
     },
   };
+}
+
+/** The pagers' fallback chain from the environment (PAGERS, PAGERDUTY_*, PAGE_WEBHOOK_*); empty when none is set up. */
+function buildPagers(config: Config, slack: WebClient | null): Pager[] {
+  const retry = { maxAttempts: config.PAGER_MAX_ATTEMPTS, backoffBaseMs: config.PAGER_BACKOFF_BASE_MS };
+  const pagerduty =
+    config.PAGERDUTY_ROUTING_KEY || config.PAGERDUTY_ROUTING_KEYS
+      ? {
+          url: config.PAGERDUTY_EVENTS_URL,
+          routingKeys: {
+            ...(config.PAGERDUTY_ROUTING_KEYS ?? {}),
+            ...(config.PAGERDUTY_ROUTING_KEY ? { default: config.PAGERDUTY_ROUTING_KEY } : {}),
+          },
+          ...(config.PUBLIC_URL ? { clientUrl: config.PUBLIC_URL } : {}),
+          ...retry,
+        }
+      : undefined;
+  const webhook =
+    config.PAGE_WEBHOOK_URL && config.PAGE_WEBHOOK_SECRET
+      ? { url: config.PAGE_WEBHOOK_URL, secret: config.PAGE_WEBHOOK_SECRET, ...retry }
+      : undefined;
+  const order = config.PAGERS ?? [
+    ...(slack ? (['slack'] as const) : []),
+    ...(pagerduty ? (['pagerduty'] as const) : []),
+    ...(webhook ? (['webhook'] as const) : []),
+  ];
+  if (order.length === 0) return [];
+  const parsed = parsePagersConfig(
+    {
+      order,
+      ...(slack ? { slack: retry } : {}),
+      ...(pagerduty ? { pagerduty } : {}),
+      ...(webhook ? { webhook } : {}),
+    },
+    'environment (PAGERS, PAGERDUTY_*, PAGE_WEBHOOK_*)',
+  );
+  const dm: SlackDmClient | undefined = slack
+    ? {
+        async conversationsOpen(user) {
+          const res = await slack.conversations.open({ users: user });
+          const channel = res.channel?.id;
+          if (!channel) throw new Error('conversations.open answered without a channel');
+          return channel;
+        },
+        async postMessage(message) {
+          const res = await slack.chat.postMessage({ ...message, unfurl_links: false });
+          if (!res.ts) throw new Error('chat.postMessage answered without a ts');
+          return { ts: res.ts };
+        },
+      }
+    : undefined;
+  return createPagers(parsed, dm ? { slack: dm } : {});
 }

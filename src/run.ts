@@ -1,6 +1,7 @@
 import type { Config } from './config.js';
 import { type AppContext, createContext } from './context.js';
 import { loadDetectionQueries, startPoller } from './detection/prometheus-poller.js';
+import { escalationHandlers } from './escalation/jobs/escalation.jobs.js';
 import type { Logger } from './logger.js';
 import { type AnyJobHandler, startWorkers, type Workers } from './queue/queues.js';
 import { remediationHandlers } from './remediation/jobs/handlers.js';
@@ -34,6 +35,7 @@ export function jobHandlers(ctx: AppContext): AnyJobHandler[] {
     runDiagnosticHandler(ctx.runbooks.jobDeps),
     decideHandler(ctx.runbooks.jobDeps),
     ...remediationHandlers(ctx.remediation.deps, ctx.remediation.service),
+    ...escalationHandlers(ctx.escalations),
   ];
   if (ctx.slack) {
     handlers.push(
@@ -44,6 +46,7 @@ export function jobHandlers(ctx: AppContext): AnyJobHandler[] {
         metrics: ctx.metrics,
         log: ctx.log,
         charts: ctx.slack.charts,
+        reassignCandidates: (team) => ctx.escalations.reassignCandidates(team),
       }),
     );
   }
@@ -61,6 +64,7 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
     log.warn('SLACK_BOT_TOKEN is not set: incidents are recorded but nothing is posted to Slack');
   let workers: Workers | null = null;
   let sweepTimer: NodeJS.Timeout | undefined;
+  let escalationTimer: NodeJS.Timeout | undefined;
   let stopPoller: (() => void) | undefined;
   if (role !== 'web') {
     workers = startWorkers(ctx.queueSettings, jobHandlers(ctx), log);
@@ -100,6 +104,15 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
     } else if (config.DETECTION_QUERIES_FILE) {
       log.warn('DETECTION_QUERIES_FILE is set but PROMETHEUS_URL is not: no polling');
     }
+    // escalation timers are minutes, so their sweep runs far more often than the others
+    const sweepEscalations = () =>
+      ctx.escalations
+        .sweep(String(Math.floor(Date.now() / config.ESCALATION_SWEEP_MS)))
+        .then((n) => n > 0 && log.debug({ jobs: n }, 'escalation sweep enqueued work'))
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'escalation sweep failed'));
+    void sweepEscalations();
+    escalationTimer = setInterval(() => void sweepEscalations(), config.ESCALATION_SWEEP_MS);
+    escalationTimer.unref();
     sweepTimer = setInterval(() => {
       void sweep();
       sweepRunbooks();
@@ -112,6 +125,7 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
   } catch (error) {
     // a port in use: let go of what already runs, so the process can exit with the error instead of hanging
     clearInterval(sweepTimer);
+    clearInterval(escalationTimer);
     stopPoller?.();
     await workers?.close().catch(() => {});
     await ctx.close().catch(() => {});
@@ -130,6 +144,7 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
     stop() {
       stopping ??= (async () => {
         clearInterval(sweepTimer);
+        clearInterval(escalationTimer);
         stopPoller?.();
         await server?.close();
         await workers?.close();

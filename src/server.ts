@@ -177,6 +177,7 @@ export async function startServer(ctx: AppContext): Promise<RunningServer> {
         runbooks: ctx.runbooks.service,
         remediation: ctx.remediation.service,
         oncall: ctx.oncall,
+        escalations: ctx.escalations,
         maintenance: (input) => setMaintenance(ctx.db, input),
         log: ctx.log,
       },

@@ -119,6 +119,43 @@ export const Override = z
   .refine((o) => Date.parse(o.to) > Date.parse(o.from), { path: ['to'], error: 'must be after from' });
 export type Override = z.infer<typeof Override>;
 
+const LocalTime = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'expected a local time "HH:MM" (24h)' });
+
+const SEVERITY_ALIASES = {
+  critical: 'critical',
+  high: 'high',
+  warning: 'warning',
+  info: 'info',
+  P1: 'critical',
+  P2: 'high',
+  P3: 'warning',
+  P4: 'info',
+} as const;
+
+/**
+ * At night, incidents of these severities are posted in the channel and listed in a morning digest instead of paging
+ * anyone. `from`–`to` is a local wall-time span in `timezone` and may cross midnight ("22:00"–"08:00").
+ */
+export const QuietHours = z
+  .strictObject({
+    from: LocalTime,
+    to: LocalTime,
+    timezone: TimeZone,
+    /** P1–P4 or critical/high/warning/info; default P3 and P4 */
+    severities: z
+      .array(
+        z.enum(Object.keys(SEVERITY_ALIASES) as [keyof typeof SEVERITY_ALIASES], {
+          error: 'expected P1-P4 or critical, high, warning, info',
+        }),
+      )
+      .default(['P3', 'P4'])
+      .transform((list) => [...new Set(list.map((s) => SEVERITY_ALIASES[s]))]),
+  })
+  .refine((q) => q.from !== q.to, { path: ['to'], error: 'must differ from `from`' });
+export type QuietHours = z.infer<typeof QuietHours>;
+
 export const Team = z.strictObject({
   members: z.array(Member).min(1),
   rotations: z.array(Rotation).default([]),
@@ -126,11 +163,14 @@ export const Team = z.strictObject({
   overrides: z.array(Override).default([]),
   /** name of an escalation policy under `policies` */
   policy: z.string().min(1).optional(),
+  /** overrides the top-level `quietHours` for this team */
+  quietHours: QuietHours.optional(),
 });
 export type Team = z.infer<typeof Team>;
 
 export const PolicyTarget = z.union([
-  z.strictObject({ oncall: z.string().min(1) }),
+  /** whoever is on call in `rotation` of the team (default: its first rotation) */
+  z.strictObject({ oncall: z.string().min(1), rotation: z.string().min(1).optional() }),
   z.strictObject({ user: SlackUser }),
   z.strictObject({ usergroup: SlackUsergroup }),
 ]);
@@ -168,6 +208,8 @@ export const OncallConfig = z
       })
       .default({}),
     policies: z.record(z.string(), EscalationPolicy).default({}),
+    /** default quiet hours of every team; none: every severity pages at any hour */
+    quietHours: QuietHours.optional(),
   })
   .superRefine((c, ctx) => {
     const problem = (path: (string | number)[], message: string) =>
@@ -221,6 +263,14 @@ export const OncallConfig = z
         for (const [j, target] of level.targets.entries()) {
           if ('oncall' in target && !knownTeam(target.oncall)) {
             problem(['policies', name, 'levels', i, 'targets', j, 'oncall'], unknownTeam(target.oncall));
+          } else if ('oncall' in target && target.rotation !== undefined) {
+            const rotations = c.teams[target.oncall]?.rotations.map((r) => r.name) ?? [];
+            if (!rotations.includes(target.rotation)) {
+              problem(
+                ['policies', name, 'levels', i, 'targets', j, 'rotation'],
+                `team ${target.oncall} has no rotation "${target.rotation}" (rotations: ${rotations.join(', ') || 'none'})`,
+              );
+            }
           }
         }
       }

@@ -2,6 +2,7 @@ import { parseDuration } from '../diagnostics/duration.js';
 import {
   type OncallConfig,
   type Override,
+  type QuietHours,
   ROUTING_REASONS,
   type Rotation,
   WEEKDAYS,
@@ -259,4 +260,21 @@ export function teamFor(
   if (input.service && Object.hasOwn(config.services, input.service))
     return config.services[input.service] ?? null;
   return config.routing.default ?? null;
+}
+
+/**
+ * Whether `at` falls inside the quiet hours, and when they end (the next local `to` after `at`). A span that crosses
+ * midnight ("22:00"–"08:00") is quiet from 22:00 until 08:00 the next morning. Wall times are local to the span's
+ * time zone, so the span stays put across DST changes.
+ */
+export function quietHoursAt(quiet: QuietHours, at: Date): { quiet: boolean; endsAt: Date } {
+  const wall = wallClockMs(at.getTime(), quiet.timezone);
+  const day = Math.floor(wall / DAY_MS);
+  const minute = Math.floor((wall - day * DAY_MS) / 60_000);
+  const from = handoffMinutes(quiet.from);
+  const to = handoffMinutes(quiet.to);
+  const inside = from < to ? minute >= from && minute < to : minute >= from || minute < to;
+  // the next `to` on or after now: today when it is still ahead, else tomorrow
+  const endDay = minute < to ? day : day + 1;
+  return { quiet: inside, endsAt: new Date(wallToUtc(endDay * DAY_MS + to * 60_000, quiet.timezone)) };
 }

@@ -60,3 +60,19 @@ export async function listTimeline(
     notify: r.notify,
   }));
 }
+
+/** Appends one event to an incident's timeline (in the caller's transaction); `notify` posts it in the Slack thread. */
+export async function appendTimelineEvent(
+  tx: Queryable,
+  incidentId: number,
+  actor: string,
+  type: string,
+  notify: boolean,
+  data: Record<string, unknown>,
+): Promise<number> {
+  const { rows } = await tx.query<{ id: number }>(
+    `INSERT INTO timeline_events (incident_id, actor, type, data, notify) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+    [incidentId, actor, type, JSON.stringify(data), notify],
+  );
+  return (rows[0] as { id: number }).id;
+}

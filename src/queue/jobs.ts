@@ -20,9 +20,17 @@ export interface JobDefinition<T> {
 /**
  * slack: card and thread syncs; runbooks: choosing a runbook; diagnostics: the checks themselves; decisions: the
  * decision once an execution's checks are in (its own workers, so a storm of new incidents never delays it);
- * remediation: gated steps, verification re-checks and approval expiry
+ * remediation: gated steps, verification re-checks and approval expiry; escalations: pages, re-escalation timers,
+ * pager updates and the morning digest
  */
-export const QUEUE_NAMES = ['slack', 'runbooks', 'diagnostics', 'decisions', 'remediation'] as const;
+export const QUEUE_NAMES = [
+  'slack',
+  'runbooks',
+  'diagnostics',
+  'decisions',
+  'remediation',
+  'escalations',
+] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 
 export const SyncIncidentSlackPayload = z.object({

@@ -38,6 +38,8 @@ export interface Queues {
     data: T,
     opts?: { delayMs?: number; priority?: number },
   ): Promise<void>;
+  /** removes a waiting or delayed job (a timer nobody needs any more); false when it is running or gone */
+  remove<T>(definition: JobDefinition<T>, data: T): Promise<boolean>;
   /**
    * A parent job that runs once all its children have finished. A child that fails for good does not hold the parent
    * back (`ignoreDependencyOnFailure`): the parent sees what is missing and carries on.
@@ -85,6 +87,10 @@ export function createQueues(settings: QueueSettings): Queues {
         delay: opts?.delayMs,
         priority: opts?.priority ?? definition.priority ?? DEFAULT_PRIORITY,
       });
+    },
+    async remove(definition, data) {
+      const payload = definition.payload.parse(data);
+      return (await queueOf(definition.queue).remove(definition.jobId(payload))) === 1;
     },
     async addFlow(parent, children) {
       flows ??= new FlowProducer({

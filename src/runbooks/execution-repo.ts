@@ -1,4 +1,5 @@
 import type { TemplateVars } from '../diagnostics/templating.js';
+import { appendTimelineEvent } from '../incidents/timeline.js';
 import type { Queryable, Tx } from '../store/db.js';
 import type { Decision } from './decide.js';
 import type { Finding } from './interpret.js';
@@ -150,20 +151,8 @@ export async function getExecution(
   return rows[0] ? fromRow(rows[0]) : null;
 }
 
-export async function appendEvent(
-  tx: Queryable,
-  incidentId: number,
-  actor: string,
-  type: string,
-  notify: boolean,
-  data: Record<string, unknown>,
-): Promise<number> {
-  const { rows } = await tx.query<{ id: number }>(
-    `INSERT INTO timeline_events (incident_id, actor, type, data, notify) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-    [incidentId, actor, type, JSON.stringify(data), notify],
-  );
-  return (rows[0] as { id: number }).id;
-}
+/** see appendTimelineEvent */
+export const appendEvent = appendTimelineEvent;
 
 /**
  * Stores a diagnostic's result once (a re-run job finds it stored and changes nothing), with its

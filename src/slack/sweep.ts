@@ -14,6 +14,8 @@ export async function sweepSlackBacklog(ctx: AppContext, sweep: string): Promise
         AND (m.incident_id IS NULL OR m.posted_revision < i.revision
              OR EXISTS (SELECT 1 FROM timeline_events t WHERE t.incident_id = i.id AND t.notify AND t.id > m.posted_event_id)
              OR EXISTS (SELECT 1 FROM slack_thread_messages s JOIN runbook_executions e ON s.key = 'execution:' || e.id
+                         WHERE s.incident_id = i.id AND e.revision > s.posted_revision)
+             OR EXISTS (SELECT 1 FROM slack_thread_messages s JOIN escalations e ON s.key = 'escalation:' || e.id
                          WHERE s.incident_id = i.id AND e.revision > s.posted_revision))
       ORDER BY i.id LIMIT 1000`,
   );

@@ -94,7 +94,10 @@ export async function startTestApp(
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const depths = await app.ctx.queues.depths();
-        const busy = Object.values(depths).some((d) => d.waiting + d.active + d.delayed > 0);
+        // an escalation's delayed step is a timer minutes away (re-page if nobody acknowledges), not work in flight
+        const busy = Object.entries(depths).some(
+          ([queue, d]) => d.waiting + d.active + (queue === 'escalations' ? 0 : d.delayed) > 0,
+        );
         if (!busy) return;
         if (Date.now() > deadline) throw new Error(`queues not drained: ${JSON.stringify(depths)}`);
         await new Promise((r) => setTimeout(r, 25));

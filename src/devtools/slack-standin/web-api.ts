@@ -160,6 +160,16 @@ export function answerLikeSlack(
         channel: channelInfo(known ?? { id: channel, name: `channel-${channel.toLowerCase()}` }),
       };
     }
+    case 'conversations.open': {
+      // a DM with one person: the stand-in's D-channel of that user (group DMs are not modelled)
+      const users = (stringArg(args, 'users') ?? '').split(',').filter((u) => u.length > 0);
+      const user = users[0];
+      if (!user || users.length > 1)
+        return { ok: false, error: users.length > 1 ? 'not_supported' : 'users_list_not_supplied' };
+      const dm = store.ensureChannel(user);
+      if (!dm) return { ok: false, error: 'user_not_found' };
+      return { ok: true, channel: { id: dm.id } };
+    }
     case 'conversations.list':
       return {
         ok: true,

@@ -46,6 +46,11 @@ export interface Page {
   links: PageLink[];
   /** the context packet (already redacted by the caller; redacted again here) */
   details: Record<string, unknown>;
+  /**
+   * The Slack rendering of the packet with its Acknowledge/Resolve/Reassign buttons (Block Kit, built by src/slack
+   * from the redacted packet); the Slack pager sends it instead of its plain DM when given.
+   */
+  slackMessage?: { text: string; blocks: unknown[] };
 }
 
 /** What acknowledge and resolve need: the same incident, dedup key and target as the trigger. */

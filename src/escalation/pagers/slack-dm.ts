@@ -133,7 +133,10 @@ export function createSlackDmPager(config: SlackPagerConfig, deps: SlackDmPagerD
       const user = original.target.slackUser;
       if (!user) return skippedOutcome('no Slack user to page', now());
       const page = redactPage(original);
-      const outcome = await dm(user, buildPageDm(page));
+      const message = page.slackMessage
+        ? { text: page.slackMessage.text, blocks: page.slackMessage.blocks as KnownBlock[] }
+        : buildPageDm(page);
+      const outcome = await dm(user, message);
       return outcome.ok ? { ...outcome, threadMention: buildThreadMention(page) } : outcome;
     },
     acknowledge: (ref) => update(ref, 'acknowledged'),

@@ -15,6 +15,7 @@ import { buildIncidentCard, buildTimelineMessage } from '../blocks/incident-card
 import { fitMessage } from '../blocks/limits.js';
 import { type ChartRenderer, inThreadRenderer } from '../charts/chart-renderer.js';
 import { summaryViewOf } from '../diagnostics-view.js';
+import { escalationMessage, type ReassignCandidates } from '../escalation-view.js';
 import { cardViewOf, describeEvent } from '../incident-view.js';
 import type { ChannelRouter } from '../routing.js';
 
@@ -48,6 +49,8 @@ export interface SyncDeps {
   log: Logger;
   /** anomaly charts; default: drawn on this thread */
   charts?: ChartRenderer;
+  /** who an escalation's page may be reassigned to (from oncall.yml); default nobody */
+  reassignCandidates?: ReassignCandidates;
 }
 
 interface SlackMessageRow {
@@ -192,11 +195,22 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
       unsaved = false;
       continue;
     }
+    // An escalation becomes its context packet with Acknowledge/Resolve/Reassign (edited in place as it moves on).
+    if (first.type === 'escalation.started' && typeof first.data.escalationId === 'number') {
+      await postEscalationPacket(tx, incidentId, message, first.data.escalationId, deps);
+      postedEventId = first.id;
+      await saveProgress(tx, incidentId, postedRevision, postedEventId);
+      unsaved = false;
+      continue;
+    }
     // The resolution goes on its own and is broadcast to the channel; everything else is one digest per run.
     const resolvedAt = events.findIndex((e) => e.type === 'incident.resolved');
     const startedAt = events.findIndex((e) => e.type === 'runbook.started');
     const approvalAt = events.findIndex((e) => e.type === 'approval.requested');
-    const cut = [resolvedAt, startedAt, approvalAt].filter((i) => i > 0).sort((a, b) => a - b)[0];
+    const escalationAt = events.findIndex((e) => e.type === 'escalation.started');
+    const cut = [resolvedAt, startedAt, approvalAt, escalationAt]
+      .filter((i) => i > 0)
+      .sort((a, b) => a - b)[0];
     const chunk = resolvedAt === 0 ? events.slice(0, 1) : cut !== undefined ? events.slice(0, cut) : events;
     const posts = chunk.map((event) =>
       buildTimelineMessage({
@@ -226,7 +240,67 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
   if (unsaved) await saveProgress(tx, incidentId, postedRevision, postedEventId);
   await updateDiagnosticsSummaries(tx, incidentId, deps);
   await updateApprovalPackets(tx, incidentId, deps);
+  await updateEscalationPackets(tx, incidentId, deps);
   await postAnomalyCharts(tx, incidentId, message, deps);
+}
+
+const escalationKey = (escalationId: number) => `escalation:${escalationId}`;
+
+/** Posts an escalation's context packet in the thread (once: a retry finds it recorded). */
+async function postEscalationPacket(
+  tx: Tx,
+  incidentId: number,
+  thread: { channel: string; ts: string },
+  escalationId: number,
+  deps: SyncDeps,
+): Promise<void> {
+  const key = escalationKey(escalationId);
+  const existing = await tx.query('SELECT 1 FROM slack_thread_messages WHERE incident_id = $1 AND key = $2', [
+    incidentId,
+    key,
+  ]);
+  if ((existing.rowCount ?? 0) > 0) return;
+  const view = await escalationMessage(deps.db, escalationId, deps.reassignCandidates ?? (() => []));
+  if (!view) return;
+  const res = await deps.slack.chat.postMessage({
+    channel: thread.channel,
+    thread_ts: thread.ts,
+    text: view.message.text,
+    blocks: view.message.blocks,
+    unfurl_links: false,
+  });
+  if (!res.ts) throw new Error('chat.postMessage answered without a ts');
+  await tx.query(
+    `INSERT INTO slack_thread_messages (incident_id, key, channel, ts, posted_revision) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (incident_id, key) DO NOTHING`,
+    [incidentId, key, thread.channel, res.ts, view.revision],
+  );
+}
+
+/** Edits the packets whose escalation moved on (paged the next level, acknowledged, resolved) since they were posted. */
+async function updateEscalationPackets(tx: Tx, incidentId: number, deps: SyncDeps): Promise<void> {
+  const { rows } = await tx.query<{ key: string; channel: string; ts: string; escalation_id: number }>(
+    `SELECT s.key, s.channel, s.ts, e.id AS escalation_id
+       FROM slack_thread_messages s JOIN escalations e ON s.key = 'escalation:' || e.id
+      WHERE s.incident_id = $1 AND e.revision > s.posted_revision
+      ORDER BY e.id`,
+    [incidentId],
+  );
+  for (const row of rows) {
+    const view = await escalationMessage(deps.db, row.escalation_id, deps.reassignCandidates ?? (() => []));
+    if (!view) continue;
+    await deps.slack.chat.update({
+      channel: row.channel,
+      ts: row.ts,
+      text: view.message.text,
+      blocks: view.message.blocks,
+    });
+    await tx.query(
+      `UPDATE slack_thread_messages SET posted_revision = GREATEST(posted_revision, $3), updated_at = now()
+        WHERE incident_id = $1 AND key = $2`,
+      [incidentId, row.key, view.revision],
+    );
+  }
 }
 
 const packetKey = (approvalId: number) => `approval:${approvalId}`;

@@ -1,3 +1,4 @@
+import type { EscalationService } from '../../escalation/escalation-service.js';
 import type { OncallConfig } from '../../escalation/oncall.schema.js';
 import type { IncidentService } from '../../incidents/incident-service.js';
 import type { Logger } from '../../logger.js';
@@ -10,6 +11,8 @@ export interface ListenerDeps {
   runbooks: RunbookService;
   /** who is on call now and next, per team (`/incident oncall`); null when no on-call file is configured */
   oncall: OncallConfig | null;
+  /** Acknowledge / Resolve / Reassign on a page */
+  escalations: Pick<EscalationService, 'acknowledge' | 'resolve' | 'reassign'>;
   /** approvals of guarded steps and the kill switch */
   remediation: RemediationService;
   /** opens (or with 0 ends) a maintenance window of a service: its anomalies open no incident meanwhile */

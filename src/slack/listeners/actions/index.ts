@@ -3,6 +3,7 @@ import { APPROVE_ACTION, REJECT_ACTION } from '../../blocks/approval-packet.js';
 import { escapeMrkdwn } from '../../blocks/limits.js';
 import { groupsOf } from '../../usergroups.js';
 import type { ListenerDeps } from '../deps.js';
+import { registerPageActions } from './page-actions.js';
 
 /**
  * Approve / Reject on a decision packet: acked at once; the domain decides (authorised? still pending? expired?) and
@@ -10,6 +11,7 @@ import type { ListenerDeps } from '../deps.js';
  * from Postgres, so every viewer sees who decided and when.
  */
 export function register(app: App, deps: ListenerDeps): void {
+  registerPageActions(app, deps);
   for (const [actionId, decision] of [
     [APPROVE_ACTION, 'approve'],
     [REJECT_ACTION, 'reject'],

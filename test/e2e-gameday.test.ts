@@ -51,7 +51,11 @@ describe('game day: every failure pattern against the real bot', { timeout: 2_70
       .flatMap((s) => s.scores)
       .find((p) => p.expectation.pattern === 'unknown-failure');
     assert.equal(unknown?.incident?.steps.length, 0, 'no action on an unknown cause');
-    assert.match(unknown?.escalatedTo ?? '', /^platform: carol \(U0003\)/);
+    // the platform team's own policy pages its on-call first, by a DM in the stand-in
+    assert.match(unknown?.escalatedTo ?? '', /^platform: paged carol via slack \(level 1\)/);
+    const dm = env.standin.callsTo('chat.postMessage').find((c) => c.args.channel === 'D0003');
+    assert.ok(dm, 'carol got the page as a DM');
+    assert.match(JSON.stringify(dm.args.blocks), /page_acknowledge/);
     assert.ok(passed, report);
     // guarded steps were approved by the simulated approver through the Bolt receiver, recorded in Postgres
     const { rows } = await env.db.query<{ decided_by: string; status: string }>(

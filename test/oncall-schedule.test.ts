@@ -10,7 +10,7 @@ import {
   parseOncall,
   type Rotation,
 } from '../src/escalation/oncall.schema.js';
-import { onCallAt, shiftAt, teamFor } from '../src/escalation/schedule.js';
+import { onCallAt, quietHoursAt, shiftAt, teamFor } from '../src/escalation/schedule.js';
 
 const HOUR = 3_600_000;
 
@@ -477,5 +477,78 @@ describe('teamFor', () => {
     assert.equal(teamFor(bare, { service: 'checkout', reason: 'security' }), 'payments');
     assert.equal(teamFor(bare, { service: 'unknown', reason: 'database' }), null);
     assert.equal(teamFor(bare, {}), null);
+  });
+});
+
+describe('quiet hours', () => {
+  const quiet = (q: Record<string, unknown>) => {
+    const config = parse({ ...baseConfig(), quietHours: q });
+    assert.ok(config.quietHours);
+    return config.quietHours;
+  };
+
+  test('a span across midnight is quiet until the next local morning, P3/P4 by default', () => {
+    const q = quiet({ from: '22:00', to: '08:00', timezone: 'Europe/Berlin' });
+    assert.deepEqual(q.severities, ['warning', 'info']);
+    // 23:30 Berlin (CET, UTC+1) on 10 Feb → quiet until 08:00 Berlin on 11 Feb = 07:00Z
+    assert.deepEqual(quietHoursAt(q, new Date('2026-02-10T22:30:00Z')), {
+      quiet: true,
+      endsAt: new Date('2026-02-11T07:00:00Z'),
+    });
+    // 03:00 Berlin: still quiet, ends the same morning
+    assert.deepEqual(quietHoursAt(q, new Date('2026-02-11T02:00:00Z')), {
+      quiet: true,
+      endsAt: new Date('2026-02-11T07:00:00Z'),
+    });
+    // 12:00 Berlin: not quiet
+    assert.equal(quietHoursAt(q, new Date('2026-02-11T11:00:00Z')).quiet, false);
+    // the edges: 22:00 is quiet, 08:00 is not
+    assert.equal(quietHoursAt(q, new Date('2026-02-11T21:00:00Z')).quiet, true);
+    assert.equal(quietHoursAt(q, new Date('2026-02-11T07:00:00Z')).quiet, false);
+  });
+
+  test('the night clocks go forward ends at local 08:00 summer time', () => {
+    const q = quiet({ from: '22:00', to: '08:00', timezone: 'Europe/Berlin', severities: ['P4'] });
+    assert.deepEqual(q.severities, ['info']);
+    // 29 March 2026: 02:00 CET → 03:00 CEST; 08:00 CEST = 06:00Z
+    assert.deepEqual(quietHoursAt(q, new Date('2026-03-28T22:30:00Z')), {
+      quiet: true,
+      endsAt: new Date('2026-03-29T06:00:00Z'),
+    });
+  });
+
+  test('a daytime span, and bad quiet hours are named by path', () => {
+    const q = quiet({ from: '12:00', to: '14:00', timezone: 'UTC', severities: ['warning', 'P3'] });
+    assert.deepEqual(q.severities, ['warning'], 'aliases of one severity collapse');
+    assert.equal(quietHoursAt(q, new Date('2026-02-11T13:00:00Z')).quiet, true);
+    assert.equal(quietHoursAt(q, new Date('2026-02-11T15:00:00Z')).quiet, false);
+    assert.throws(
+      () => parse({ ...baseConfig(), quietHours: { from: '25:00', to: '08:00', timezone: 'UTC' } }),
+      /oncall\.yml: quietHours\.from: expected a local time/,
+    );
+    assert.throws(
+      () =>
+        parse({
+          ...baseConfig(),
+          quietHours: { from: '22:00', to: '08:00', timezone: 'UTC', severities: ['P5'] },
+        }),
+      /quietHours\.severities\.0: expected P1-P4/,
+    );
+    assert.throws(
+      () => parse({ ...baseConfig(), quietHours: { from: '22:00', to: '22:00', timezone: 'UTC' } }),
+      /quietHours\.to: must differ/,
+    );
+  });
+
+  test('a policy target naming a rotation the team does not have is an error naming the path', () => {
+    const data = baseConfig();
+    data.policies.default.levels[0] = {
+      targets: [{ oncall: 'payments', rotation: 'nights' } as never],
+      delayMinutes: 5,
+    };
+    assert.throws(
+      () => parse(data),
+      /policies\.default\.levels\.0\.targets\.0\.rotation: team payments has no rotation "nights" \(rotations: primary\)/,
+    );
   });
 });

@@ -284,12 +284,14 @@ function scorePattern(
             ? `resolved after ${(resolvedMs / 1000).toFixed(0)} s (target ${RESOLVE_TARGET_MS / 1000} s)`
             : 'resolved';
   } else {
-    passed = escalated && acted.length === 0;
+    passed = escalated && acted.length === 0 && o.pages.length > 0;
     why = !escalated
       ? `not escalated (${o.status})`
       : acted.length > 0
         ? 'acted on an unknown cause'
-        : 'escalated';
+        : o.pages.length === 0
+          ? `escalated, but nobody was paged (${o.escalationStatus ?? 'no escalation'})`
+          : 'escalated and paged';
   }
   return {
     expectation: e,
@@ -307,14 +309,16 @@ function scorePattern(
   };
 }
 
+/** Who the escalation paged, as the timeline recorded it; the team and its on-call when nothing was paged yet. */
 function escalatedTo(o: IncidentOutcome, oncall: Awaited<ReturnType<typeof loadOncall>>): string {
   const team =
     o.escalation?.team ??
     (oncall ? teamFor(oncall, { service: o.service, reason: o.escalation?.reason ?? null }) : null);
+  if (o.pages.length > 0) return `${team ?? 'no team'}: paged ${o.pages.join('; ')}`;
   if (!team) return 'nobody (no team)';
   const now = oncall ? onCallAt(oncall, team, new Date()) : [];
   const people = [...new Set(now.map((c) => `${c.current.member} (${c.current.slack})`))];
-  return `${team}: ${people.length > 0 ? people.join(', ') : 'nobody on call'}`;
+  return `${team}: not paged (${o.escalationStatus ?? 'no escalation'}); on call: ${people.length > 0 ? people.join(', ') : 'nobody'}`;
 }
 
 /**

@@ -32,6 +32,10 @@ export interface IncidentOutcome {
   escalation: { reason: string; team: string | null; why: string } | null;
   remediationStatus: string | null;
   steps: StepOutcome[];
+  /** the escalation's pages as the timeline recorded them ("carol via slack (level 1)"), oldest first */
+  pages: string[];
+  /** the newest escalation's status (paging, acknowledged, exhausted, deferred, …), null when none started */
+  escalationStatus: string | null;
 }
 
 interface IncidentRow {
@@ -48,6 +52,8 @@ interface IncidentRow {
   runbook_id: string | null;
   decision: Decision | null;
   remediation_status: string | null;
+  pages: { level?: number; targets?: { name?: string }[]; deliveredBy?: string[] }[];
+  escalation_status: string | null;
 }
 
 /** Incidents opened at or after `since`, oldest first, with their first runbook run and its steps. */
@@ -57,7 +63,11 @@ export async function incidentsSince(db: pg.Pool, since: Date): Promise<Incident
             (SELECT min(t.at) FROM timeline_events t
               WHERE t.incident_id = i.id AND t.type = 'incident.escalated') AS escalated_at,
             array(SELECT a.name FROM incident_alerts a WHERE a.incident_id = i.id ORDER BY a.id) AS alerts,
-            e.runbook_id, e.decision, e.remediation_status
+            e.runbook_id, e.decision, e.remediation_status,
+            COALESCE((SELECT jsonb_agg(t.data ORDER BY t.id) FROM timeline_events t
+                       WHERE t.incident_id = i.id AND t.type = 'page.sent'), '[]'::jsonb) AS pages,
+            (SELECT x.status FROM escalations x WHERE x.incident_id = i.id ORDER BY x.id DESC LIMIT 1)
+              AS escalation_status
        FROM incidents i
        LEFT JOIN LATERAL (SELECT runbook_id, decision, remediation_status FROM runbook_executions
                            WHERE incident_id = i.id ORDER BY id LIMIT 1) e ON true
@@ -106,6 +116,11 @@ export async function incidentsSince(db: pg.Pool, since: Date): Promise<Incident
           }
         : null,
       remediationStatus: r.remediation_status,
+      pages: r.pages.map(
+        (p) =>
+          `${(p.targets ?? []).map((x) => x.name ?? '?').join(', ')} via ${(p.deliveredBy ?? []).join(', ') || '?'} (level ${p.level ?? '?'})`,
+      ),
+      escalationStatus: r.escalation_status,
       steps: steps.rows
         .filter((s) => s.incident_id === r.id)
         .map((s) => ({
@@ -123,10 +138,11 @@ export async function incidentsSince(db: pg.Pool, since: Date): Promise<Incident
  * An incident is settled once it is resolved or handed to people, with nothing of the bot's still running (a step
  * may still be verifying after the alert cleared and resolved the incident).
  */
+/** Nothing more will happen by itself: resolved, or escalated with someone paged (or the page held/given up). */
 export function isSettled(o: IncidentOutcome): boolean {
-  return (
-    (o.status === 'resolved' || o.status === 'escalated') && o.steps.every((s) => !ACTIVE_STEP.has(s.status))
-  );
+  const handedOver =
+    o.status === 'escalated' && (o.pages.length > 0 || (o.escalationStatus !== null && o.escalationStatus !== 'paging'));
+  return (o.status === 'resolved' || handedOver) && o.steps.every((s) => !ACTIVE_STEP.has(s.status));
 }
 
 const ACTIVE_STEP = new Set(['ready', 'awaiting_approval', 'approved', 'started', 'verifying']);

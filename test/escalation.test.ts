@@ -274,6 +274,54 @@ describe('escalation: paging through Slack', () => {
     assert.ok(attempts.every((a) => a.pager === 'slack' && a.outcome === 'succeeded'));
   });
 
+  test('/incident page: a person pages again after the walk ran out; an escalation in progress is not doubled', async () => {
+    const [exhausted] = await t.query<{ incident_id: number }>(
+      `SELECT incident_id FROM escalations WHERE status = 'exhausted' ORDER BY id LIMIT 1`,
+    );
+    assert.ok(exhausted, 'the first test left an exhausted escalation');
+    const id = exhausted.incident_id;
+    const before = (await eventsOf(id, 'page.sent')).length;
+    const answer = await t.stub.command(`page INC-${id} team=payments the error rate is climbing`, {
+      user: 'U0BOB0001',
+    });
+    assert.ok(answer);
+    const rows = await eventually('a manual escalation', async () => {
+      const list = await escalationsOf(id);
+      return list.length === 2 && (await eventsOf(id, 'page.sent')).length > before ? list : null;
+    });
+    assert.equal(rows[1]?.category, 'manual');
+    assert.equal(rows[1]?.team, 'payments');
+    const [requested] = await eventsOf(id, 'page.requested');
+    assert.equal(requested?.actor, 'U0BOB0001');
+    assert.equal(requested?.data.note, 'the error rate is climbing');
+    const [started] = (await eventsOf(id, 'escalation.started')).slice(-1);
+    assert.match(String(started?.data.reason), /U0BOB0001 asked for a person: the error rate is climbing/);
+
+    // paging again while that walk is running is refused, naming who is being paged
+    const again = await t.app.ctx.escalations.page({
+      incidentId: id,
+      userId: 'U0BOB0001',
+      team: null,
+      note: '',
+    });
+    assert.equal(again.ok, false);
+    assert.match(again.message, /already escalated: paging <@U0ALICE01>/);
+    assert.equal((await escalationsOf(id)).length, 2);
+    const unknownTeam = await t.app.ctx.escalations.page({
+      incidentId: id,
+      userId: 'U0BOB0001',
+      team: 'dba',
+      note: '',
+    });
+    assert.match(unknownTeam.message, /no team `dba`.*teams: payments/);
+    // let the walk run out before the next test
+    await eventually(
+      'the second walk to end',
+      async () => (await escalationsOf(id))[1]?.status === 'exhausted',
+      30_000,
+    );
+  });
+
   test('an acknowledgement at level 1 stops the walk; the pending timer is removed', async () => {
     const id = await openIncident('checkout');
     await eventually('level 1 paged', async () => (await eventsOf(id, 'page.sent')).length === 1);

@@ -110,3 +110,37 @@ describe('/incident maintenance parsing', () => {
     );
   });
 });
+
+describe('/incident page parsing', () => {
+  test('an incident id, optionally a team and a note', () => {
+    assert.deepEqual(parseIncidentCommand('page 42'), { kind: 'page', id: 42, team: null, note: '' });
+    assert.deepEqual(parseIncidentCommand('page INC-7 team=dba the disk is full'), {
+      kind: 'page',
+      id: 7,
+      team: 'dba',
+      note: 'the disk is full',
+    });
+    assert.deepEqual(parseIncidentCommand('page #3 team is asleep'), {
+      kind: 'page',
+      id: 3,
+      team: null,
+      note: 'team is asleep',
+    });
+  });
+
+  test('bad input says what is wrong', () => {
+    assert.match((parseIncidentCommand('page') as { problem: string }).problem, /takes an incident id/);
+    assert.match(
+      (parseIncidentCommand('page payments') as { problem: string }).problem,
+      /not an incident id/,
+    );
+    assert.match(
+      (parseIncidentCommand('page 4 team=<!channel>') as { problem: string }).problem,
+      /not a team name/,
+    );
+    assert.match(
+      (parseIncidentCommand(`page 4 ${'x'.repeat(501)}`) as { problem: string }).problem,
+      /longer than 500/,
+    );
+  });
+});

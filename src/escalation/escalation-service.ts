@@ -85,6 +85,13 @@ export interface EscalationService {
   acknowledge(input: { escalationId: number; userId: string }): Promise<ActionOutcome>;
   resolve(input: { escalationId: number; userId: string }): Promise<ActionOutcome>;
   reassign(input: { escalationId: number; userId: string; to: string }): Promise<ActionOutcome>;
+  /** `/incident page`: hands the incident to people now (its owner's on-call, or `team`'s), with the person's note */
+  page(input: {
+    incidentId: number;
+    userId: string;
+    team: string | null;
+    note: string;
+  }): Promise<ActionOutcome>;
   updatePagers(escalationId: number, action: 'acknowledge' | 'resolve'): Promise<void>;
   postDigests(): Promise<number>;
   /** re-enqueues what Postgres says is owed (starts, due steps, digests, closes); returns how many */
@@ -92,6 +99,12 @@ export interface EscalationService {
   /** the Slack users a page may be reassigned to: the team's members (and everyone in oncall.yml when no team) */
   reassignCandidates(team: string | null): { slackUser: string; label: string }[];
 }
+
+/**
+ * Events that start an escalation: the incident being handed to people, or a person asking for a page again on an
+ * incident that is already escalated (its last escalation ran out)
+ */
+const TRIGGER_TYPES = ['incident.escalated', 'page.requested'];
 
 /** the built-in policy for a team with none: its on-call, re-paged every 15 minutes, three times in all */
 const BUILT_IN_DELAY_MINUTES = 15;
@@ -280,12 +293,12 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
         active: boolean;
       }>(
         `SELECT i.status,
-                (SELECT max(t.id) FROM timeline_events t WHERE t.incident_id = i.id AND t.type = 'incident.escalated') AS trigger,
+                (SELECT max(t.id) FROM timeline_events t WHERE t.incident_id = i.id AND t.type = ANY($3::text[])) AS trigger,
                 EXISTS (SELECT 1 FROM escalations e WHERE e.incident_id = i.id AND e.trigger_event_id =
-                         (SELECT max(t.id) FROM timeline_events t WHERE t.incident_id = i.id AND t.type = 'incident.escalated')) AS started,
+                         (SELECT max(t.id) FROM timeline_events t WHERE t.incident_id = i.id AND t.type = ANY($3::text[]))) AS started,
                 EXISTS (SELECT 1 FROM escalations e WHERE e.incident_id = i.id AND e.status = ANY($2::text[])) AS active
            FROM incidents i WHERE i.id = $1`,
-        [incidentId, ACTIVE_STATUSES],
+        [incidentId, ACTIVE_STATUSES, TRIGGER_TYPES],
       );
       const row = rows[0];
       if (!row) return;
@@ -309,15 +322,25 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
         const incident = (await getIncident(tx, incidentId)) as Incident;
         if (incident.status !== 'escalated') return null;
         const { rows: triggers } = await tx.query<{ id: number | null }>(
-          `SELECT max(id) AS id FROM timeline_events WHERE incident_id = $1 AND type = 'incident.escalated'`,
-          [incidentId],
+          `SELECT max(id) AS id FROM timeline_events WHERE incident_id = $1 AND type = ANY($2::text[])`,
+          [incidentId, TRIGGER_TYPES],
         );
         const triggerEventId = triggers[0]?.id;
         if (!triggerEventId) return null;
         const events = (await listTimeline(tx, incidentId, { limit: 500, newest: true })).filter(
           (e) => e.id <= triggerEventId,
         );
-        const why = classifyEscalation(events, incident);
+        const trigger = events.find((e) => e.id === triggerEventId);
+        const requested = trigger && SLACK_USER.test(trigger.actor) ? trigger : undefined;
+        // a person asked for it: their words and their choice of team, whatever the bot concluded before
+        const why: EscalationWhy = requested
+          ? {
+              ...classifyEscalation(events, incident),
+              category: 'manual',
+              text: `${requested.actor} asked for a person${typeof requested.data.note === 'string' && requested.data.note ? `: ${requested.data.note}` : ''}`,
+              team: typeof requested.data.team === 'string' ? requested.data.team : null,
+            }
+          : classifyEscalation(events, incident);
         const active = await activeEscalation(tx, incidentId, { forUpdate: true });
         if (active && active.status !== 'exhausted') {
           // someone is on it (or about to be): the new reason joins the running escalation instead of paging again
@@ -574,6 +597,52 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
       return { ok: result.ok, message: result.message };
     },
 
+    async page({ incidentId, userId, team, note }) {
+      const ref = incidentRef(incidentId);
+      if (team !== null && !deps.oncall?.teams[team]) {
+        const known = Object.keys(deps.oncall?.teams ?? {});
+        return {
+          ok: false,
+          message: `There is no team \`${team}\` in the on-call file (teams: ${known.length > 0 ? known.join(', ') : 'none'}).`,
+        };
+      }
+      const result = await withTransaction(db, async (tx) => {
+        const { rows } = await tx.query('SELECT 1 FROM incidents WHERE id = $1 FOR UPDATE', [incidentId]);
+        if (rows.length === 0) return { ok: false, message: `There is no incident ${ref}.` };
+        const incident = (await getIncident(tx, incidentId)) as Incident;
+        if (incident.status === 'resolved') return { ok: false, message: `${ref} is resolved.` };
+        const active = await activeEscalation(tx, incidentId);
+        if (active && active.status !== 'exhausted') {
+          const who =
+            active.status === 'acknowledged'
+              ? `<@${active.ackedBy}> acknowledged it`
+              : active.status === 'deferred'
+                ? 'it waits for the morning digest (quiet hours)'
+                : `paging ${active.paged.map((p) => (p.slackUser ? `<@${p.slackUser}>` : p.name)).join(', ') || 'the on-call'}`;
+          return {
+            ok: false,
+            message: `${ref} is already escalated: ${who}. To hand it to someone else, use Reassign on the page in the thread.`,
+          };
+        }
+        const data = { team, note: note || null };
+        if (incident.status === 'escalated') {
+          await appendTimelineEvent(tx, incidentId, userId, 'page.requested', true, data);
+        } else {
+          await transitionIncident(tx, incidentId, 'escalated', {
+            actor: userId,
+            reason: note ? `paged by hand: ${note}` : 'paged by hand',
+            data,
+          });
+        }
+        return {
+          ok: true,
+          message: `Paging for ${ref}${team ? ` (team ${team})` : ''}; the thread shows who.`,
+        };
+      });
+      if (result.ok) await service.start(incidentId);
+      return result;
+    },
+
     async updatePagers(escalationId, action) {
       const escalation = await getEscalation(db, escalationId);
       if (!escalation) return;
@@ -668,11 +737,12 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
       const { rows: unstarted } = await db.query<{ incident_id: number; event_id: number }>(
         `SELECT i.id AS incident_id, t.id AS event_id FROM incidents i
            JOIN LATERAL (SELECT max(id) AS id FROM timeline_events
-                          WHERE incident_id = i.id AND type = 'incident.escalated') t ON t.id IS NOT NULL
+                          WHERE incident_id = i.id AND type = ANY($1::text[])) t ON t.id IS NOT NULL
           WHERE i.status = 'escalated' AND i.updated_at > now() - interval '7 days'
             AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.incident_id = i.id AND e.trigger_event_id = t.id)
             AND (SELECT at FROM timeline_events WHERE id = t.id) < now() - interval '10 seconds'
           LIMIT 500`,
+        [TRIGGER_TYPES],
       );
       for (const r of unstarted) {
         await deps.queues.enqueue(startEscalationJob, {

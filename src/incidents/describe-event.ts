@@ -82,6 +82,8 @@ export function describeEvent(event: Pick<TimelineEvent, 'type' | 'data'>): stri
       return 'Escalation closed: the incident is resolved';
     case 'page.digested':
       return 'Listed in the morning digest';
+    case 'page.requested':
+      return `Page requested by hand${d.team ? ` for team ${str(d.team)}` : ''}${d.note ? `: ${str(d.note)}` : ''}`;
     default:
       if (event.type.startsWith('incident.') && d.to) {
         return `Status changed from ${str(d.from)} to ${str(d.to)}${d.reason ? `: ${str(d.reason)}` : ''}`;

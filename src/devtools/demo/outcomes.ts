@@ -141,7 +141,8 @@ export async function incidentsSince(db: pg.Pool, since: Date): Promise<Incident
 /** Nothing more will happen by itself: resolved, or escalated with someone paged (or the page held/given up). */
 export function isSettled(o: IncidentOutcome): boolean {
   const handedOver =
-    o.status === 'escalated' && (o.pages.length > 0 || (o.escalationStatus !== null && o.escalationStatus !== 'paging'));
+    o.status === 'escalated' &&
+    (o.pages.length > 0 || (o.escalationStatus !== null && o.escalationStatus !== 'paging'));
   return (o.status === 'resolved' || handedOver) && o.steps.every((s) => !ACTIVE_STEP.has(s.status));
 }
 

@@ -15,6 +15,7 @@ export type IncidentCommand =
   | { kind: 'maintenance'; service: string; durationMs: number; reason: string }
   | { kind: 'automation'; enabled: boolean | null; service: string | null; reason: string }
   | { kind: 'oncall'; team: string | null }
+  | { kind: 'page'; id: number; team: string | null; note: string }
   | { kind: 'help' }
   | { kind: 'invalid'; problem: string };
 
@@ -27,6 +28,7 @@ export const INCIDENT_USAGE = [
   '`/incident maintenance <service> <duration|off> [reason…]` — no incidents from anomalies of the service for a while (e.g. `2h`)',
   '`/incident automation off|on [service] [reason…]` — stop (or resume) automated remediation everywhere or for one service; `/incident automation` shows the state',
   '`/incident oncall [team]` — who is on call now and next',
+  "`/incident page <id> [team=<team>] [note…]` — hand the incident to people now: page its team's on-call (or `team`)",
   '`/incident help` — this message',
 ].join('\n');
 
@@ -96,6 +98,30 @@ export function parseIncidentCommand(text: string): IncidentCommand {
       if (team !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(team))
         return { kind: 'invalid', problem: `\`${team}\` is not a team name (letters, digits, . _ -)` };
       return { kind: 'oncall', team: team ?? null };
+    }
+    case 'page': {
+      const [ref, ...more] = rest;
+      if (ref === undefined)
+        return {
+          kind: 'invalid',
+          problem: '`page` takes an incident id, e.g. `/incident page 42 team=dba disk is full`',
+        };
+      const id = parseIncidentRef(ref);
+      if (id === null) return { kind: 'invalid', problem: `\`${ref}\` is not an incident id` };
+      let team: string | null = null;
+      const teamWord = more[0]?.match(/^team=(.*)$/i);
+      if (teamWord) {
+        if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(teamWord[1] ?? ''))
+          return {
+            kind: 'invalid',
+            problem: `\`${teamWord[1]}\` is not a team name (letters, digits, . _ -)`,
+          };
+        team = teamWord[1] as string;
+        more.shift();
+      }
+      const note = more.join(' ');
+      if (note.length > 500) return { kind: 'invalid', problem: 'the note is longer than 500 characters' };
+      return { kind: 'page', id, team, note };
     }
     case 'automation': {
       const [state, ...more] = rest;

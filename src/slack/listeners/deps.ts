@@ -11,8 +11,8 @@ export interface ListenerDeps {
   runbooks: RunbookService;
   /** who is on call now and next, per team (`/incident oncall`); null when no on-call file is configured */
   oncall: OncallConfig | null;
-  /** Acknowledge / Resolve / Reassign on a page */
-  escalations: Pick<EscalationService, 'acknowledge' | 'resolve' | 'reassign'>;
+  /** Acknowledge / Resolve / Reassign on a page, and `/incident page` */
+  escalations: Pick<EscalationService, 'acknowledge' | 'resolve' | 'reassign' | 'page'>;
   /** approvals of guarded steps and the kill switch */
   remediation: RemediationService;
   /** opens (or with 0 ends) a maintenance window of a service: its anomalies open no incident meanwhile */

@@ -106,6 +106,25 @@ export function register(app: App, deps: ListenerDeps): void {
       case 'oncall':
         await ack({ response_type: 'ephemeral', text: describeOnCall(deps.oncall, parsed.team, new Date()) });
         return;
+      case 'page': {
+        await ack({ response_type: 'ephemeral', text: `Paging for ${incidentRef(parsed.id)}…` });
+        try {
+          const outcome = await deps.escalations.page({
+            incidentId: parsed.id,
+            userId: command.user_id,
+            team: parsed.team,
+            note: parsed.note,
+          });
+          deps.log.info({ incident: parsed.id, user: command.user_id, ok: outcome.ok }, '/incident page');
+          await ephemeral({ text: outcome.message });
+        } catch (err) {
+          deps.log.error({ err, incident: parsed.id }, '/incident page failed');
+          await ephemeral({
+            text: 'Could not page (the database is not answering); nothing changed. Try again.',
+          });
+        }
+        return;
+      }
       case 'automation': {
         try {
           if (parsed.enabled === null) {

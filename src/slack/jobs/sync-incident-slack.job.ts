@@ -8,11 +8,11 @@ import type { JobDefinition, SyncIncidentSlackPayload } from '../../queue/jobs.j
 import type { JobHandler } from '../../queue/queues.js';
 import { getExecution, listResults } from '../../runbooks/execution-repo.js';
 import { getApproval } from '../../safety/approvals-repo.js';
-import type { Db, Tx } from '../../store/db.js';
+import type { Db, Queryable, Tx } from '../../store/db.js';
 import { buildApprovalPacket } from '../blocks/approval-packet.js';
 import { buildDiagnosticsSummary } from '../blocks/diagnostics-summary.js';
 import { buildIncidentCard, buildTimelineMessage } from '../blocks/incident-card.js';
-import { fitMessage } from '../blocks/limits.js';
+import { fitMessage, type SlackMessage } from '../blocks/limits.js';
 import { type ChartRenderer, inThreadRenderer } from '../charts/chart-renderer.js';
 import { summaryViewOf } from '../diagnostics-view.js';
 import { escalationMessage, type ReassignCandidates } from '../escalation-view.js';
@@ -181,7 +181,7 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
     // A runbook's start becomes its diagnostics message (edited in place as results arrive), in thread order.
     const first = events[0] as (typeof events)[number];
     if (first.type === 'runbook.started' && typeof first.data.executionId === 'number') {
-      await postDiagnosticsSummary(tx, incidentId, message, first.data.executionId, deps);
+      await postThreadRecord(tx, incidentId, message, 'execution', first.data.executionId, deps);
       postedEventId = first.id;
       await saveProgress(tx, incidentId, postedRevision, postedEventId);
       unsaved = false;
@@ -189,7 +189,7 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
     }
     // An approval request becomes its decision packet with the buttons (edited in place once decided).
     if (first.type === 'approval.requested' && typeof first.data.approvalId === 'number') {
-      await postApprovalPacket(tx, incidentId, message, first.data.approvalId, deps);
+      await postThreadRecord(tx, incidentId, message, 'approval', first.data.approvalId, deps);
       postedEventId = first.id;
       await saveProgress(tx, incidentId, postedRevision, postedEventId);
       unsaved = false;
@@ -197,7 +197,7 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
     }
     // An escalation becomes its context packet with Acknowledge/Resolve/Reassign (edited in place as it moves on).
     if (first.type === 'escalation.started' && typeof first.data.escalationId === 'number') {
-      await postEscalationPacket(tx, incidentId, message, first.data.escalationId, deps);
+      await postThreadRecord(tx, incidentId, message, 'escalation', first.data.escalationId, deps);
       postedEventId = first.id;
       await saveProgress(tx, incidentId, postedRevision, postedEventId);
       unsaved = false;
@@ -238,29 +238,66 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
     if (chunk.length === events.length && events.length < DIGEST_SIZE) break;
   }
   if (unsaved) await saveProgress(tx, incidentId, postedRevision, postedEventId);
-  await updateDiagnosticsSummaries(tx, incidentId, deps);
-  await updateApprovalPackets(tx, incidentId, deps);
-  await updateEscalationPackets(tx, incidentId, deps);
+  await updateThreadRecords(tx, incidentId, deps);
   await postAnomalyCharts(tx, incidentId, message, deps);
 }
 
-const escalationKey = (escalationId: number) => `escalation:${escalationId}`;
+/**
+ * The thread messages that stand for a record and are edited in place as it moves on: a runbook run's diagnostics
+ * summary, a guarded step's decision packet, an escalation's context packet. Each is keyed `<kind>:<id>` in
+ * slack_thread_messages and edited when the record's revision passes the one posted.
+ */
+interface ThreadView {
+  message: SlackMessage;
+  revision: number;
+}
 
-/** Posts an escalation's context packet in the thread (once: a retry finds it recorded). */
-async function postEscalationPacket(
+const THREAD_RECORDS = {
+  execution: {
+    table: 'runbook_executions',
+    async view(db: Queryable, id: number): Promise<ThreadView | null> {
+      const execution = await getExecution(db, id);
+      if (!execution) return null;
+      const message = fitMessage(
+        buildDiagnosticsSummary(summaryViewOf(execution, await listResults(db, id))),
+      );
+      return { message, revision: execution.revision };
+    },
+  },
+  approval: {
+    table: 'approval_requests',
+    async view(db: Queryable, id: number): Promise<ThreadView | null> {
+      const approval = await getApproval(db, id);
+      return approval
+        ? { message: fitMessage(buildApprovalPacket(approval)), revision: approval.revision }
+        : null;
+    },
+  },
+  escalation: {
+    table: 'escalations',
+    // the packet reads in parallel, so it gets the pool rather than the sync's one connection
+    view: (_db: Queryable, id: number, deps: SyncDeps): Promise<ThreadView | null> =>
+      escalationMessage(deps.db, id, deps.reassignCandidates ?? (() => [])),
+  },
+} as const;
+type ThreadRecord = keyof typeof THREAD_RECORDS;
+
+/** Posts the thread message of a record once (a retry finds it recorded). */
+async function postThreadRecord(
   tx: Tx,
   incidentId: number,
   thread: { channel: string; ts: string },
-  escalationId: number,
+  kind: ThreadRecord,
+  id: number,
   deps: SyncDeps,
 ): Promise<void> {
-  const key = escalationKey(escalationId);
+  const key = `${kind}:${id}`;
   const existing = await tx.query('SELECT 1 FROM slack_thread_messages WHERE incident_id = $1 AND key = $2', [
     incidentId,
     key,
   ]);
   if ((existing.rowCount ?? 0) > 0) return;
-  const view = await escalationMessage(deps.db, escalationId, deps.reassignCandidates ?? (() => []));
+  const view = await THREAD_RECORDS[kind].view(tx, id, deps);
   if (!view) return;
   const res = await deps.slack.chat.postMessage({
     channel: thread.channel,
@@ -277,94 +314,32 @@ async function postEscalationPacket(
   );
 }
 
-/** Edits the packets whose escalation moved on (paged the next level, acknowledged, resolved) since they were posted. */
-async function updateEscalationPackets(tx: Tx, incidentId: number, deps: SyncDeps): Promise<void> {
-  const { rows } = await tx.query<{ key: string; channel: string; ts: string; escalation_id: number }>(
-    `SELECT s.key, s.channel, s.ts, e.id AS escalation_id
-       FROM slack_thread_messages s JOIN escalations e ON s.key = 'escalation:' || e.id
-      WHERE s.incident_id = $1 AND e.revision > s.posted_revision
-      ORDER BY e.id`,
-    [incidentId],
-  );
-  for (const row of rows) {
-    const view = await escalationMessage(deps.db, row.escalation_id, deps.reassignCandidates ?? (() => []));
-    if (!view) continue;
-    await deps.slack.chat.update({
-      channel: row.channel,
-      ts: row.ts,
-      text: view.message.text,
-      blocks: view.message.blocks,
-    });
-    await tx.query(
-      `UPDATE slack_thread_messages SET posted_revision = GREATEST(posted_revision, $3), updated_at = now()
-        WHERE incident_id = $1 AND key = $2`,
-      [incidentId, row.key, view.revision],
+/** Edits the incident's thread messages whose record moved on since they were posted. */
+async function updateThreadRecords(tx: Tx, incidentId: number, deps: SyncDeps): Promise<void> {
+  for (const kind of Object.keys(THREAD_RECORDS) as ThreadRecord[]) {
+    // the table name comes from THREAD_RECORDS, never from input
+    const { rows } = await tx.query<{ key: string; channel: string; ts: string; id: number }>(
+      `SELECT s.key, s.channel, s.ts, r.id
+         FROM slack_thread_messages s JOIN ${THREAD_RECORDS[kind].table} r ON s.key = $2 || r.id
+        WHERE s.incident_id = $1 AND r.revision > s.posted_revision
+        ORDER BY r.id`,
+      [incidentId, `${kind}:`],
     );
-  }
-}
-
-const packetKey = (approvalId: number) => `approval:${approvalId}`;
-
-async function approvalView(tx: Tx, approvalId: number) {
-  const approval = await getApproval(tx, approvalId);
-  if (!approval) return null;
-  return { approval, message: fitMessage(buildApprovalPacket(approval)) };
-}
-
-/** Posts a guarded step's decision packet in the thread (once: a retry finds it recorded). */
-async function postApprovalPacket(
-  tx: Tx,
-  incidentId: number,
-  thread: { channel: string; ts: string },
-  approvalId: number,
-  deps: SyncDeps,
-): Promise<void> {
-  const key = packetKey(approvalId);
-  const existing = await tx.query('SELECT 1 FROM slack_thread_messages WHERE incident_id = $1 AND key = $2', [
-    incidentId,
-    key,
-  ]);
-  if ((existing.rowCount ?? 0) > 0) return;
-  const view = await approvalView(tx, approvalId);
-  if (!view) return;
-  const res = await deps.slack.chat.postMessage({
-    channel: thread.channel,
-    thread_ts: thread.ts,
-    text: view.message.text,
-    blocks: view.message.blocks,
-    unfurl_links: false,
-  });
-  if (!res.ts) throw new Error('chat.postMessage answered without a ts');
-  await tx.query(
-    `INSERT INTO slack_thread_messages (incident_id, key, channel, ts, posted_revision) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (incident_id, key) DO NOTHING`,
-    [incidentId, key, thread.channel, res.ts, view.approval.revision],
-  );
-}
-
-/** Edits the packets decided (or expired) since they were posted: the buttons give way to who decided and when. */
-async function updateApprovalPackets(tx: Tx, incidentId: number, deps: SyncDeps): Promise<void> {
-  const { rows } = await tx.query<{ key: string; channel: string; ts: string; approval_id: number }>(
-    `SELECT s.key, s.channel, s.ts, a.id AS approval_id
-       FROM slack_thread_messages s JOIN approval_requests a ON s.key = 'approval:' || a.id
-      WHERE s.incident_id = $1 AND a.revision > s.posted_revision
-      ORDER BY a.id`,
-    [incidentId],
-  );
-  for (const row of rows) {
-    const view = await approvalView(tx, row.approval_id);
-    if (!view) continue;
-    await deps.slack.chat.update({
-      channel: row.channel,
-      ts: row.ts,
-      text: view.message.text,
-      blocks: view.message.blocks,
-    });
-    await tx.query(
-      `UPDATE slack_thread_messages SET posted_revision = GREATEST(posted_revision, $3), updated_at = now()
-        WHERE incident_id = $1 AND key = $2`,
-      [incidentId, row.key, view.approval.revision],
-    );
+    for (const row of rows) {
+      const view = await THREAD_RECORDS[kind].view(tx, row.id, deps);
+      if (!view) continue;
+      await deps.slack.chat.update({
+        channel: row.channel,
+        ts: row.ts,
+        text: view.message.text,
+        blocks: view.message.blocks,
+      });
+      await tx.query(
+        `UPDATE slack_thread_messages SET posted_revision = GREATEST(posted_revision, $3), updated_at = now()
+          WHERE incident_id = $1 AND key = $2`,
+        [incidentId, row.key, view.revision],
+      );
+    }
   }
 }
 
@@ -411,71 +386,6 @@ async function postAnomalyCharts(
       `INSERT INTO slack_thread_messages (incident_id, key, channel, ts, posted_revision) VALUES ($1, $2, $3, $4, 0)
        ON CONFLICT (incident_id, key) DO NOTHING`,
       [incidentId, `chart:${row.fingerprint}`, thread.channel, fileId],
-    );
-  }
-}
-
-const summaryKey = (executionId: number) => `execution:${executionId}`;
-
-/** Posts an execution's diagnostics message in the thread (once: a retry finds it recorded). */
-async function postDiagnosticsSummary(
-  tx: Tx,
-  incidentId: number,
-  thread: { channel: string; ts: string },
-  executionId: number,
-  deps: SyncDeps,
-): Promise<void> {
-  const key = summaryKey(executionId);
-  const existing = await tx.query('SELECT 1 FROM slack_thread_messages WHERE incident_id = $1 AND key = $2', [
-    incidentId,
-    key,
-  ]);
-  if ((existing.rowCount ?? 0) > 0) return;
-  const execution = await getExecution(tx, executionId);
-  if (!execution) return;
-  const summary = fitMessage(
-    buildDiagnosticsSummary(summaryViewOf(execution, await listResults(tx, executionId))),
-  );
-  const res = await deps.slack.chat.postMessage({
-    channel: thread.channel,
-    thread_ts: thread.ts,
-    text: summary.text,
-    blocks: summary.blocks,
-    unfurl_links: false,
-  });
-  if (!res.ts) throw new Error('chat.postMessage answered without a ts');
-  await tx.query(
-    `INSERT INTO slack_thread_messages (incident_id, key, channel, ts, posted_revision) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (incident_id, key) DO NOTHING`,
-    [incidentId, key, thread.channel, res.ts, execution.revision],
-  );
-}
-
-/** Edits the diagnostics messages whose execution moved on since they were posted. */
-async function updateDiagnosticsSummaries(tx: Tx, incidentId: number, deps: SyncDeps): Promise<void> {
-  const { rows } = await tx.query<{ key: string; channel: string; ts: string; execution_id: number }>(
-    `SELECT s.key, s.channel, s.ts, e.id AS execution_id
-       FROM slack_thread_messages s JOIN runbook_executions e ON s.key = 'execution:' || e.id
-      WHERE s.incident_id = $1 AND e.revision > s.posted_revision
-      ORDER BY e.id`,
-    [incidentId],
-  );
-  for (const row of rows) {
-    const execution = await getExecution(tx, row.execution_id);
-    if (!execution) continue;
-    const summary = fitMessage(
-      buildDiagnosticsSummary(summaryViewOf(execution, await listResults(tx, execution.id))),
-    );
-    await deps.slack.chat.update({
-      channel: row.channel,
-      ts: row.ts,
-      text: summary.text,
-      blocks: summary.blocks,
-    });
-    await tx.query(
-      `UPDATE slack_thread_messages SET posted_revision = GREATEST(posted_revision, $3), updated_at = now()
-        WHERE incident_id = $1 AND key = $2`,
-      [incidentId, row.key, execution.revision],
     );
   }
 }

@@ -14,6 +14,7 @@ import {
   escapeMrkdwn,
   fitMessage,
   MAX_TOTAL_BLOCK_TEXT,
+  measureText,
   SLACK_LIMITS,
   type SlackMessage,
   truncateMrkdwn,
@@ -115,13 +116,13 @@ export function buildContextPacketMessage(packet: ContextPacket, state: PacketEs
   const words = describeCategory(packet.why.category);
   const head = headBlocks(packet, state, words);
   const tail = tailBlocks(packet, state);
-  const budget = MAX_TOTAL_BLOCK_TEXT - BUDGET_MARGIN - measure(head) - measure(tail);
+  const budget = MAX_TOTAL_BLOCK_TEXT - BUDGET_MARGIN - measureText(head) - measureText(tail);
   let body: KnownBlock[] = [];
   for (const scale of SCALES) {
     body = bodyBlocks(packet, scale);
-    if (measure(body) <= budget) break;
+    if (measureText(body) <= budget) break;
   }
-  while (body.length > 0 && measure(body) > budget) body.pop();
+  while (body.length > 0 && measureText(body) > budget) body.pop();
   const blocks = [...head, ...body, ...tail].slice(0, SLACK_LIMITS.blocksPerMessage);
   const text = `${packet.ref} needs a person (${words}): ${escapeMrkdwn(packet.summary)}`;
   return fitMessage({ text, blocks });
@@ -357,7 +358,7 @@ function reassignSelect(state: PacketEscalationState): StaticSelect | null {
       },
       value: clipText(`${state.escalationId}:${o.slackUser}`, SELECT_LIMITS.optionValue),
     };
-    const optionSize = measure(option);
+    const optionSize = measureText(option);
     if (size + optionSize > MAX_SELECT_TEXT) break;
     size += optionSize;
     options.push(option);
@@ -369,14 +370,4 @@ function reassignSelect(state: PacketEscalationState): StaticSelect | null {
     placeholder: { type: 'plain_text', text: 'Reassign to…' },
     options,
   };
-}
-
-/** Every string in a value, as fitMessage counts towards Slack's total text budget. */
-function measure(value: unknown): number {
-  if (typeof value === 'string') return value.length;
-  if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + measure(item), 0);
-  if (typeof value === 'object' && value !== null) {
-    return Object.values(value).reduce((sum: number, item) => sum + measure(item), 0);
-  }
-  return 0;
 }

@@ -241,7 +241,7 @@ function fitBlock(block: KnownBlock, ids: MessageIds): KnownBlock {
 }
 
 /** Every string in the block, as a conservative stand-in for what Slack counts towards its total. */
-function measureText(value: unknown): number {
+export function measureText(value: unknown): number {
   if (typeof value === 'string') return value.length;
   if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + measureText(item), 0);
   if (typeof value === 'object' && value !== null) {

@@ -24,6 +24,8 @@ Usage:
                                          and the bot; breaks a service and narrates what the bot does
   ai-sre gameday [--only p1,p2…]         inject every sandbox failure in turn (and a few at once) and print a
                                          scorecard; exit 1 when a target is missed
+  ai-sre postmortem <id> [--fresh]       print an incident's postmortem draft (Markdown): the stored one, or
+                                         with --fresh (or when none is stored) one written now from its timeline
   ai-sre --help                          this text
 
 Configuration comes from the environment (and ./.env when present); see .env.example.`;
@@ -45,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
       port: { type: 'string' },
       'standin-port': { type: 'string' },
       'sandbox-port': { type: 'string' },
+      fresh: { type: 'boolean', default: false },
     },
   });
   const command = positionals[0] ?? (values.help ? 'help' : 'start');
@@ -64,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   if (command === 'demo' || command === 'gameday') return devtoolsCommand(command, values);
+  if (command === 'postmortem') return postmortemCommand(positionals[1], values.fresh === true);
   if (!['start', 'migrate'].includes(command)) {
     process.stderr.write(`unknown command "${command}"\n\n${HELP}\n`);
     return 2;
@@ -216,3 +220,38 @@ main(process.argv.slice(2)).then(
     process.exitCode = 1;
   },
 );
+
+/** `ai-sre postmortem <id>`: the draft as Markdown on stdout (so `> file.md` exports it); reads DATABASE_URL only. */
+async function postmortemCommand(ref: string | undefined, fresh: boolean): Promise<number> {
+  const { parseIncidentRef } = await import('./incidents/incident.js');
+  const id = ref === undefined ? null : parseIncidentRef(ref);
+  if (id === null) {
+    process.stderr.write(
+      `usage: ai-sre postmortem <id> [--fresh]  (an incident id like 42 or INC-42${ref ? `, not "${ref}"` : ''})\n`,
+    );
+    return 2;
+  }
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  const config = loadToolConfig();
+  const { createDb } = await import('./store/db.js');
+  const { getPostmortem, loadPostmortemInput } = await import('./postmortem/postmortem-repo.js');
+  const { draftPostmortem } = await import('./postmortem/postmortem-draft.js');
+  const db = createDb(config.DATABASE_URL, 2);
+  try {
+    const stored = fresh ? null : await getPostmortem(db, id);
+    if (stored) {
+      process.stdout.write(stored.markdown.endsWith('\n') ? stored.markdown : `${stored.markdown}\n`);
+      return 0;
+    }
+    const input = await loadPostmortemInput(db, id);
+    if (!input) {
+      process.stderr.write(`no incident INC-${id} in ${new URL(config.DATABASE_URL).pathname.slice(1)}\n`);
+      return 1;
+    }
+    const { markdown } = draftPostmortem(input);
+    process.stdout.write(markdown.endsWith('\n') ? markdown : `${markdown}\n`);
+    return 0;
+  } finally {
+    await db.end();
+  }
+}

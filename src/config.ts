@@ -146,6 +146,17 @@ const EnvShape = z.object({
   ESCALATION_MINUTE_MS: z.preprocess(emptyAsUndefined, intInRange(100, 60_000).default(60_000)),
   /** how often Postgres is checked for escalation work Redis lost (a page timer, a start); milliseconds */
   ESCALATION_SWEEP_MS: z.preprocess(emptyAsUndefined, intInRange(1_000, 3_600_000).default(30_000)),
+  /**
+   * an OpenAI-compatible chat API (`…/v1`) that writes the postmortem's advisory narrative from the redacted timeline;
+   * unset (the default): the deterministic draft only. Its output never triggers or approves anything
+   */
+  LLM_BASE_URL: z.preprocess(emptyAsUndefined, url(['http:', 'https:']).optional()),
+  LLM_API_KEY: z.preprocess(emptyAsUndefined, z.string().min(1).optional()),
+  LLM_MODEL: z.preprocess(emptyAsUndefined, z.string().min(1).max(200).default('gpt-4o-mini')),
+  /** after this the deterministic draft is used without the narrative; milliseconds */
+  LLM_TIMEOUT_MS: z.preprocess(emptyAsUndefined, intInRange(100, 300_000).default(20_000)),
+  /** how often the runbook improvement suggestions are posted in the default channel; days; 0 = never */
+  SUGGESTIONS_EVERY_DAYS: z.preprocess(emptyAsUndefined, intInRange(0, 365).default(7)),
   /** the safety policy: modes, approvers, tier tightening, hard limits (YAML; missing = supervised, nobody approves) */
   SAFETY_FILE: z.preprocess(emptyAsUndefined, z.string().min(1).default('./config/safety.yml')),
   /** a worker's claim on a job; a killed worker's jobs are taken over after about twice this; milliseconds */

@@ -16,6 +16,8 @@ import { createIncidentService, type IncidentService } from './incidents/inciden
 import type { IncidentChange } from './incidents/record-alerts.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createLearningService, type LearningService } from './postmortem/learning-service.js';
+import { createSummariser } from './postmortem/llm-summariser.js';
 import { type JobDefinition, type SyncIncidentSlackPayload, syncIncidentSlackJob } from './queue/jobs.js';
 import { createQueues, type QueueSettings, type Queues } from './queue/queues.js';
 import { createRemediationService, type RemediationService } from './remediation/approval-service.js';
@@ -32,6 +34,7 @@ import { type ChartRenderer, createChartRenderer } from './slack/charts/chart-re
 import { createEscalationNotifier } from './slack/escalation-notifier.js';
 import { renderPageMessage } from './slack/escalation-view.js';
 import { syncIncidentNow } from './slack/jobs/sync-incident-slack.job.js';
+import { createLearningPublisher } from './slack/learning-publisher.js';
 import { createNotifier } from './slack/notify.js';
 import { type ChannelRouter, createChannelRouter, loadRouting } from './slack/routing.js';
 import { createDb, type Db } from './store/db.js';
@@ -61,6 +64,8 @@ export interface AppContext {
   oncall: OncallConfig | null;
   /** paging the on-call person when an incident is handed to people, re-paging until someone acknowledges */
   escalations: EscalationService;
+  /** postmortem drafts, feedback, SLIs, runbook suggestions, similar incidents */
+  learning: LearningService;
   remediation: {
     policy: SafetyPolicy;
     deps: RemediationDeps;
@@ -177,8 +182,11 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     }
   };
 
-  /** Kicks the escalation flow after a change that may have escalated or resolved an incident; never throws. */
-  const kickEscalation = async (incidentId: number): Promise<void> => {
+  /**
+   * After a change that may have escalated or resolved an incident: the escalation flow starts or closes, and a
+   * resolved incident gets its postmortem draft. Never throws (the sweeps catch up).
+   */
+  const afterChange = async (incidentId: number): Promise<void> => {
     try {
       await escalations.kick(incidentId);
     } catch (err) {
@@ -187,10 +195,18 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
         'escalation check failed; the sweep will',
       );
     }
+    try {
+      await learning.afterChange(incidentId);
+    } catch (err) {
+      log.warn(
+        { err: (err as Error).message, incident: incidentId },
+        'postmortem check failed; the sweep will',
+      );
+    }
   };
   const viewChanged = async (change: ViewChange): Promise<void> => {
     await scheduleSync(change);
-    if (change.urgent) await kickEscalation(change.incidentId);
+    if (change.urgent) await afterChange(change.incidentId);
   };
 
   const targets = await loadTargets(config.TARGETS_FILE);
@@ -312,8 +328,8 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
       },
       resolved(ids) {
         metrics.incidentsResolved.inc(ids.length);
-        // a page for an incident that resolved itself is resolved too (PagerDuty, the thread's packet)
-        for (const id of ids) void kickEscalation(id);
+        // a page for an incident that resolved itself is resolved too (PagerDuty, the thread's packet); the draft follows
+        for (const id of ids) void afterChange(id);
       },
     },
   });
@@ -335,8 +351,29 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
             renderPageMessage(escalation, packet, escalations.reassignCandidates),
         }
       : {}),
-    changed: (change) => scheduleSync(change),
+    changed: viewChanged,
     minuteMs: config.ESCALATION_MINUTE_MS,
+  });
+  const learning: LearningService = createLearningService({
+    db: jobsDb,
+    queues,
+    log,
+    summariser: config.LLM_BASE_URL
+      ? createSummariser(
+          {
+            baseUrl: config.LLM_BASE_URL,
+            model: config.LLM_MODEL,
+            timeoutMs: config.LLM_TIMEOUT_MS,
+            ...(config.LLM_API_KEY ? { apiKey: config.LLM_API_KEY } : {}),
+          },
+          { log },
+        )
+      : null,
+    publisher: slack
+      ? createLearningPublisher({ client: slack.client, router: slack.router, db: jobsDb, log })
+      : null,
+    suggestionsEveryDays: config.SUGGESTIONS_EVERY_DAYS,
+    changed: (change) => scheduleSync(change),
   });
 
   return {
@@ -358,6 +395,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     },
     oncall,
     escalations,
+    learning,
     remediation: {
       policy,
       deps: remediationDeps,

@@ -36,6 +36,7 @@ export function jobHandlers(ctx: AppContext): AnyJobHandler[] {
     decideHandler(ctx.runbooks.jobDeps),
     ...remediationHandlers(ctx.remediation.deps, ctx.remediation.service),
     ...escalationHandlers(ctx.escalations),
+    ...ctx.learning.handlers(),
   ];
   if (ctx.slack) {
     handlers.push(
@@ -82,8 +83,15 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
         .then((n) => n > 0 && log.info({ jobs: n }, 'remediation sweep re-enqueued work Redis lost'))
         .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'remediation sweep failed'));
     };
+    const sweepLearning = () => {
+      ctx.learning
+        .sweep(String(Math.floor(Date.now() / SWEEP_INTERVAL_MS)))
+        .then((n) => n > 0 && log.info({ jobs: n }, 'learning sweep enqueued postmortems or suggestions'))
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'learning sweep failed'));
+    };
     void sweep();
     sweepRunbooks();
+    sweepLearning();
     if (config.DETECTION_QUERIES_FILE && config.PROMETHEUS_URL) {
       const prometheusUrl = config.PROMETHEUS_URL;
       const queries = await loadDetectionQueries(config.DETECTION_QUERIES_FILE);
@@ -116,6 +124,7 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
     sweepTimer = setInterval(() => {
       void sweep();
       sweepRunbooks();
+      sweepLearning();
     }, SWEEP_INTERVAL_MS);
     sweepTimer.unref();
   }

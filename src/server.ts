@@ -3,12 +3,17 @@ import type { AddressInfo } from 'node:net';
 import { buildWebhookRoutes, HttpError, type HttpRoute, sendJson } from './alerts/webhook-routes.js';
 import type { AppContext } from './context.js';
 import { setMaintenance } from './detection/anomaly-incidents.js';
+import { sliMetricLines } from './postmortem/slis.js';
 import { createSlackApp, type SlackApp } from './slack/app.js';
 import { isConnectionError } from './store/db.js';
 import { recordDeployEvents } from './store/deploy-events-repo.js';
 
+/** SLIs on /metrics are recomputed at most this often; milliseconds */
+const SLI_CACHE_MS = 60_000;
+
 /** `/healthz` (process up), `/readyz` (Postgres and Redis answer), `/metrics` (Prometheus text format). */
 function buildOpsRoutes(ctx: AppContext): HttpRoute[] {
+  let sliCache: { at: number; text: string } | null = null;
   return [
     { method: 'GET', path: '/healthz', handler: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
     {
@@ -35,6 +40,29 @@ function buildOpsRoutes(ctx: AppContext): HttpRoute[] {
       method: 'GET',
       path: '/metrics',
       handler(_req, res) {
+        /** the SLIs of the last 7 and 30 days, computed at most once a minute (a few aggregate queries) */
+        const sliText = async (): Promise<string> => {
+          const now = Date.now();
+          if (sliCache && now - sliCache.at < SLI_CACHE_MS) return sliCache.text;
+          try {
+            const reports = await withTimeout(
+              Promise.all(
+                [7, 30].map(async (days) => ({
+                  window: `${days}d`,
+                  report: await ctx.learning.stats({
+                    from: new Date(now - days * 86_400_000),
+                    to: new Date(now),
+                  }),
+                })),
+              ),
+              2_000,
+            );
+            sliCache = { at: now, text: sliMetricLines(reports) };
+          } catch {
+            // Postgres slow or down: the last figures (or none) rather than a failed scrape
+          }
+          return sliCache?.text ?? '';
+        };
         const render = async () => {
           try {
             const depths = await withTimeout(ctx.queues.depths(), 1_000);
@@ -45,7 +73,7 @@ function buildOpsRoutes(ctx: AppContext): HttpRoute[] {
           } catch {
             // Redis down: the depths keep their last values; /readyz reports the outage.
           }
-          return ctx.metrics.registry.metrics();
+          return `${await ctx.metrics.registry.metrics()}${await sliText()}`;
         };
         render()
           .then((text) => {
@@ -178,6 +206,8 @@ export async function startServer(ctx: AppContext): Promise<RunningServer> {
         remediation: ctx.remediation.service,
         oncall: ctx.oncall,
         escalations: ctx.escalations,
+        feedback: ctx.learning,
+        learning: ctx.learning,
         maintenance: (input) => setMaintenance(ctx.db, input),
         log: ctx.log,
       },

@@ -5,7 +5,6 @@ import type { KnownBlock } from '@slack/types';
 import pg from 'pg';
 import { buildContextPacket, type ContextPacket, packetDetails } from '../src/escalation/context-packet.js';
 import { classifyEscalation, describeCategory, type EscalationWhy } from '../src/escalation/reasons.js';
-import { findSimilarIncidents, textQueryOf } from '../src/escalation/similar-incidents.js';
 import { describeEvent } from '../src/incidents/describe-event.js';
 import type { Incident } from '../src/incidents/incident.js';
 import { openIncident, transitionIncident } from '../src/incidents/lifecycle.js';
@@ -473,14 +472,6 @@ describe('describeEvent for escalation events', () => {
   });
 });
 
-test('the text query keeps only plain words of three characters or more', () => {
-  assert.equal(
-    textQueryOf("Ledger's p99 & lag: it's 'high' | !(DROP) <b>ok</b> ledger"),
-    'ledger | p99 | lag | high | drop',
-  );
-  assert.equal(textQueryOf('a b c !! ??'), '');
-});
-
 const SECRETS = {
   password: 'password=hunter2',
   slack: 'xoxb-1234567890-abcdefghijkl',
@@ -573,109 +564,6 @@ describe('against Postgres', () => {
       new Date(openedAt.getTime() + afterMinutes * 60_000),
     ]);
   }
-
-  test('similar incidents: same service and alert first, then service, alert, text; never itself or unrelated', async () => {
-    const at = (iso: string) => new Date(iso);
-    const target = await seedIncident({
-      service: 'ledger-svc',
-      title: 'Ledger reconciliation backlog growing',
-      summary: 'reconciliation backlog above 10k entries',
-      alert: 'LedgerLagHigh',
-      openedAt: at('2020-06-01T12:00:00Z'),
-    });
-    const both = await seedIncident({
-      service: 'ledger-svc',
-      title: 'Ledger lag high',
-      alert: 'LedgerLagHigh',
-      openedAt: at('2020-05-01T12:00:00Z'),
-    });
-    await resolve(both.id, 'U0LEDGER', 'fixed by hand', 14, both.openedAt);
-    const serviceOnly = await seedIncident({
-      service: 'ledger-svc',
-      title: 'Ledger writes slow',
-      alert: 'LedgerWriteLatency',
-      openedAt: at('2020-05-20T12:00:00Z'),
-    });
-    await appendEvent(db, serviceOnly.id, 'ai-sre', 'remediation.verified', true, {
-      executionId: 1,
-      reason: 'remediation verified: rollback',
-      tried: [
-        { step: 'rollback', action: 'rollback', status: 'verified', reason: null, summary: 'rolled back' },
-      ],
-    });
-    await resolve(serviceOnly.id, 'ai-sre', 'remediation verified: rollback', 9, serviceOnly.openedAt);
-    const alertOnly = await seedIncident({
-      service: 'ledger-consumer',
-      title: 'Consumer stalled',
-      alert: 'LedgerLagHigh',
-      openedAt: at('2020-05-10T12:00:00Z'),
-    });
-    const textOnly = await seedIncident({
-      service: 'billing',
-      title: 'Reconciliation backlog in billing export',
-      alert: 'BillingExportStuck',
-      openedAt: at('2020-05-25T12:00:00Z'),
-    });
-    await transitionIncident(db, textOnly.id, 'escalated', { actor: 'ai-sre', reason: 'x' });
-    await appendEvent(db, textOnly.id, 'ai-sre', 'escalation.started', true, {
-      escalationId: 1,
-      category: 'fix_failed',
-      reason: 'x',
-    });
-    const unrelated = await seedIncident({
-      service: 'search',
-      title: 'Search index stale',
-      alert: 'IndexStale',
-      openedAt: at('2020-05-28T12:00:00Z'),
-    });
-    const later = await seedIncident({
-      service: 'ledger-svc',
-      title: 'Ledger reconciliation backlog growing',
-      alert: 'LedgerLagHigh',
-      openedAt: at('2020-06-02T12:00:00Z'),
-    });
-    const tooOld = await seedIncident({
-      service: 'ledger-svc',
-      title: 'Ledger reconciliation backlog growing',
-      alert: 'LedgerLagHigh',
-      openedAt: at('2019-01-01T12:00:00Z'),
-    });
-
-    const all = await findSimilarIncidents(db, target, { limit: 10 });
-    assert.deepEqual(
-      all.map((s) => s.id),
-      [both.id, serviceOnly.id, alertOnly.id, textOnly.id],
-    );
-    const ids = new Set(all.map((s) => s.id));
-    for (const never of [target.id, unrelated.id, later.id, tooOld.id]) assert.ok(!ids.has(never));
-
-    const [first, second, third, fourth] = all;
-    assert.deepEqual(first?.matched, ['service', 'alert', 'text']);
-    assert.ok((first?.score ?? 0) > 5);
-    assert.equal(first?.resolution, 'resolved by U0LEDGER after 14 min');
-    assert.deepEqual(second?.matched, ['service', 'text']);
-    assert.equal(second?.resolution, 'auto-resolved: rollback verified after 9 min');
-    assert.deepEqual(third?.matched, ['alert']);
-    assert.equal(third?.score, 2);
-    assert.equal(third?.resolution, 'still open');
-    assert.deepEqual(fourth?.matched, ['text']);
-    assert.ok((fourth?.score ?? 0) > 0 && (fourth?.score ?? 0) < 2);
-    assert.equal(fourth?.resolution, 'escalated (automatic fix failed), still open');
-
-    const top = await findSimilarIncidents(db, target);
-    assert.deepEqual(
-      top.map((s) => s.id),
-      [both.id, serviceOnly.id, alertOnly.id],
-      'default limit 3',
-    );
-    assert.equal((await findSimilarIncidents(db, target, { limit: 1 })).length, 1);
-    // a narrow window keeps only what was opened within it
-    const recent = await findSimilarIncidents(db, target, { limit: 10, withinDays: 14 });
-    assert.deepEqual(
-      recent.map((s) => s.id),
-      [serviceOnly.id, textOnly.id],
-    );
-  });
 
   test('the packet of an escalated incident whose fix did not verify', async () => {
     const runbook = Runbook.parse({

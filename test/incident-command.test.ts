@@ -144,3 +144,35 @@ describe('/incident page parsing', () => {
     );
   });
 });
+
+describe('/incident postmortem, stats, suggestions and @ai-sre similar parsing', () => {
+  test('valid forms', () => {
+    assert.deepEqual(parseIncidentCommand('postmortem INC-9'), { kind: 'postmortem', id: 9 });
+    assert.deepEqual(parseIncidentCommand('stats'), { kind: 'stats', days: 7, service: null });
+    assert.deepEqual(parseIncidentCommand('stats 30d checkout'), {
+      kind: 'stats',
+      days: 30,
+      service: 'checkout',
+    });
+    assert.deepEqual(parseIncidentCommand('stats checkout 2w'), {
+      kind: 'stats',
+      days: 14,
+      service: 'checkout',
+    });
+    assert.deepEqual(parseIncidentCommand('suggestions'), { kind: 'suggestions', days: 30 });
+    assert.deepEqual(parseIncidentCommand('suggestions 90d'), { kind: 'suggestions', days: 90 });
+    assert.deepEqual(parseMention('<@U0BOT> similar INC-4'), { kind: 'similar', id: 4 });
+  });
+
+  test('bad input says what is wrong', () => {
+    const problem = (text: string) => (parseIncidentCommand(text) as { problem?: string }).problem ?? '';
+    assert.match(problem('postmortem'), /takes one incident id/);
+    assert.match(problem('postmortem checkout'), /not an incident id/);
+    assert.match(problem('stats 400d'), /expected 1d to 366d/);
+    assert.match(problem('stats a b'), /neither/);
+    assert.match(problem('stats <!channel>'), /neither/);
+    assert.match(problem('suggestions soon'), /not a period/);
+    assert.match(problem('suggestions 7d 30d'), /at most a period/);
+    assert.match((parseMention('<@U0BOT> similar') as { problem: string }).problem, /takes one incident id/);
+  });
+});

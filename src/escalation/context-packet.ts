@@ -3,6 +3,7 @@ import { redactSecrets } from '../diagnostics/redact.js';
 import { describeEvent } from '../incidents/describe-event.js';
 import { type IncidentStatus, incidentRef } from '../incidents/incident.js';
 import { getIncident } from '../incidents/lifecycle.js';
+import { findSimilarIncidents, type SimilarIncident } from '../incidents/similar-incidents.js';
 import { listTimeline } from '../incidents/timeline.js';
 import type { Decision } from '../runbooks/decide.js';
 import { referencedDiagnostics } from '../runbooks/decide.js';
@@ -10,7 +11,6 @@ import type { Hypothesis } from '../runbooks/runbook.schema.js';
 import type { Queryable } from '../store/db.js';
 import { redactDeep } from './pagers/pager.js';
 import { classifyEscalation, describeCategory, type EscalationWhy } from './reasons.js';
-import { findSimilarIncidents, type SimilarIncident } from './similar-incidents.js';
 
 /**
  * Everything a paged person needs to act from the page alone: what is broken and since when, why a person is needed

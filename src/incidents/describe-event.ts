@@ -82,6 +82,18 @@ export function describeEvent(event: Pick<TimelineEvent, 'type' | 'data'>): stri
       return 'Escalation closed: the incident is resolved';
     case 'page.digested':
       return 'Listed in the morning digest';
+    case 'feedback.action':
+      return `${str(d.step)} (${str(d.action)}) marked as the ${d.verdict === 'wrong' ? 'wrong' : 'right'} call`;
+    case 'resolution.noted': {
+      const parts = [
+        d.cause ? `cause: ${str(d.cause)}` : '',
+        d.fix ? `fix: ${str(d.fix)}` : '',
+        d.note ? str(d.note) : '',
+      ].filter(Boolean);
+      return `Resolution note — ${parts.join('; ')}`;
+    }
+    case 'postmortem.drafted':
+      return `Postmortem draft written (revision ${str(d.revision)}${d.generator && d.generator !== 'deterministic' ? `, narrative by ${str(d.generator)}` : ''})`;
     case 'page.requested':
       return `Page requested by hand${d.team ? ` for team ${str(d.team)}` : ''}${d.note ? `: ${str(d.note)}` : ''}`;
     default:

@@ -21,7 +21,7 @@ export interface JobDefinition<T> {
  * slack: card and thread syncs; runbooks: choosing a runbook; diagnostics: the checks themselves; decisions: the
  * decision once an execution's checks are in (its own workers, so a storm of new incidents never delays it);
  * remediation: gated steps, verification re-checks and approval expiry; escalations: pages, re-escalation timers,
- * pager updates and the morning digest
+ * pager updates and the morning digest; learning: postmortem drafts and the weekly runbook suggestions
  */
 export const QUEUE_NAMES = [
   'slack',
@@ -30,6 +30,7 @@ export const QUEUE_NAMES = [
   'decisions',
   'remediation',
   'escalations',
+  'learning',
 ] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];
 

@@ -11,10 +11,15 @@ export type RoutingFile = z.infer<typeof RoutingFile>;
 
 export interface ChannelRouter {
   channelFor(service: string): string;
+  /** where posts about no one service go (the weekly suggestions) */
+  defaultChannel(): string;
 }
 
 export function createChannelRouter(routing: RoutingFile): ChannelRouter {
-  return { channelFor: (service) => routing.services[service] ?? routing.defaultChannel };
+  return {
+    channelFor: (service) => routing.services[service] ?? routing.defaultChannel,
+    defaultChannel: () => routing.defaultChannel,
+  };
 }
 
 /** Reads and validates the routing file; every problem names the file and the field. */

@@ -141,6 +141,7 @@ async function narrate(
     if (target?.status === 'resolved' && isSettled(target)) {
       await sleep(1_000);
       await printTimeline(env, target.id, out);
+      await printPostmortem(env, target.id, out);
       return true;
     }
     await sleep(500);
@@ -157,6 +158,36 @@ async function printTimeline(
   out('');
   out(`Incident #${incidentId} timeline (UTC), the record a postmortem is written from:`);
   for (const e of events) out(`  ${e.at.toISOString().slice(11, 19)}  ${e.actor.padEnd(10)} ${line(e)}`);
+}
+
+/** The postmortem draft the bot wrote on resolution, as Markdown. */
+async function printPostmortem(
+  env: DemoEnvironment,
+  incidentId: number,
+  out: (line: string) => void,
+): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  let draft: { markdown: string; summary: string } | undefined;
+  while (!draft && Date.now() < deadline) {
+    const { rows } = await env.db.query<{ markdown: string; summary: string }>(
+      'SELECT markdown, summary FROM postmortems WHERE incident_id = $1',
+      [incidentId],
+    );
+    draft = rows[0];
+    if (!draft) await sleep(250);
+  }
+  out('');
+  if (!draft) {
+    out(
+      `No postmortem draft for incident #${incidentId} yet; \`ai-sre postmortem ${incidentId}\` writes one.`,
+    );
+    return;
+  }
+  out(
+    `Postmortem draft, written from that timeline (also in the incident's thread as a file; \`ai-sre postmortem ${incidentId}\` exports it):`,
+  );
+  out('');
+  for (const l of draft.markdown.split('\n')) out(`  │ ${l}`);
 }
 
 function line(event: Pick<TimelineEvent, 'type' | 'data'>): string {

@@ -53,6 +53,15 @@ export interface ClickOptions {
   user?: string;
 }
 
+export interface SubmitViewOptions {
+  /** the modal's callback_id; the newest open one with it is submitted */
+  callbackId: string;
+  /** user id or name */
+  user?: string;
+  /** what the person typed, by the input element's action_id */
+  values: Record<string, string>;
+}
+
 /** One POST to a response_url the stand-in handed out. */
 export interface ResponseUrlPost {
   id: string;
@@ -73,7 +82,8 @@ export class StandInError extends Error {
       | 'channel_not_found'
       | 'thread_not_found'
       | 'message_not_found'
-      | 'action_not_found',
+      | 'action_not_found'
+      | 'view_not_found',
     message: string,
     readonly status: number,
   ) {
@@ -244,6 +254,57 @@ export class UserActions {
     });
     this.#report(answer, 'the app_mention event', user.id);
     return { ...answer, ts: message.ts, eventId };
+  }
+
+  /**
+   * Submits the newest modal with `callbackId` the bot opened, as Slack's `view_submission` payload: every input
+   * block's element gets the value given for its action_id (empty when none is given).
+   */
+  async submitView(opts: SubmitViewOptions): Promise<BotAnswer & { viewId: string }> {
+    const bot = this.#requireBot();
+    const user = this.#user(opts.user);
+    const stored = [...this.#store.views()]
+      .reverse()
+      .find((v) => v.view.callback_id === opts.callbackId && v.submittedBy === undefined);
+    if (!stored)
+      throw new StandInError('view_not_found', `no open modal with callback_id ${opts.callbackId}`, 404);
+    const values: Record<string, Record<string, { type: string; value: string | null }>> = {};
+    const blocks = Array.isArray(stored.view.blocks) ? (stored.view.blocks as Record<string, unknown>[]) : [];
+    for (const [i, block] of blocks.entries()) {
+      if (block.type !== 'input') continue;
+      const element = (block.element ?? {}) as { type?: string; action_id?: string };
+      const actionId = element.action_id ?? `input-${i}`;
+      const blockId = typeof block.block_id === 'string' ? block.block_id : `block-${i}`;
+      values[blockId] = {
+        [actionId]: { type: element.type ?? 'plain_text_input', value: opts.values[actionId] ?? null },
+      };
+    }
+    const payload: Record<string, unknown> = {
+      type: 'view_submission',
+      user: { id: user.id, username: user.name, name: user.name, team_id: TEAM_ID },
+      api_app_id: APP_ID,
+      team: { id: TEAM_ID, domain: TEAM_NAME },
+      trigger_id: `${Date.now()}.${TEAM_ID}.${randomUUID().replaceAll('-', '')}`,
+      view: {
+        ...stored.view,
+        id: stored.id,
+        team_id: TEAM_ID,
+        type: 'modal',
+        state: { values },
+        hash: `${Date.now()}.${stored.id}`,
+        private_metadata: stored.view.private_metadata ?? '',
+        callback_id: opts.callbackId,
+      },
+      response_urls: [],
+      is_enterprise_install: false,
+      enterprise: null,
+    };
+    stored.submittedBy = user.id;
+    const answer = await this.#deliver(() =>
+      sendBlockAction(bot.url, bot.signingSecret, payload, { timeoutMs: BOT_TIMEOUT_MS }),
+    );
+    this.#report(answer, `the submission of modal ${opts.callbackId}`, user.id);
+    return { ...answer, viewId: stored.id };
   }
 
   /** A button click (or a select's choice) on a stored message, sent as Slack's `block_actions` payload. */

@@ -106,6 +106,16 @@ export interface ConversationStoreOptions {
  * The stand-in's memory of the workspace: channels, people, messages (with threads, edits, ephemeral messages, files,
  * reactions). Fed by the Web API calls the bot makes and by what a person does on the page; every change is an event.
  */
+/** A modal the bot opened with `views.open`. */
+export interface StoredView {
+  id: string;
+  triggerId: string;
+  view: Record<string, unknown>;
+  openedAt: number;
+  /** set once a person submitted it */
+  submittedBy?: string;
+}
+
 export class ConversationStore {
   readonly #channels = new Map<string, StandInChannel>();
   readonly #users = new Map<string, StandInUser>();
@@ -113,6 +123,8 @@ export class ConversationStore {
   /** keyed by `${channel}/${ts}` */
   readonly #messages = new Map<string, StoredMessage>();
   readonly #files = new Map<string, { ref: StoredFileRef; bytes: Buffer | null; alt?: string }>();
+  readonly #views: StoredView[] = [];
+  #viewCounter = 0;
   readonly #events = new EventEmitter();
   #tsCounter = 0;
   #autoChannelCounter = 0;
@@ -296,6 +308,24 @@ export class ConversationStore {
   }
 
   /** Remembers a file handed an upload URL (`files.getUploadURLExternal`), before its bytes arrive. */
+  /** Records a modal the bot opened; returns its id (`V…`). */
+  openView(triggerId: string, view: Record<string, unknown>): StoredView {
+    this.#viewCounter += 1;
+    const stored = {
+      id: `V${String(this.#viewCounter).padStart(8, '0')}`,
+      triggerId,
+      view,
+      openedAt: Date.now(),
+    };
+    this.#views.push(stored);
+    return stored;
+  }
+
+  /** Modals opened so far, oldest first. */
+  views(): readonly StoredView[] {
+    return this.#views;
+  }
+
   registerFile(id: string, name: string, alt?: string): void {
     this.#files.set(id, {
       ref: { id, name, title: name, mimetype: mimeTypeOf(null, name), size: 0 },

@@ -7,13 +7,21 @@ import {
   type BotConnection,
   type ClickOptions,
   type ResponseUrlPost,
+  type SubmitViewOptions,
   UserActions,
 } from './act-as-user.js';
 import { ConversationStore, DEFAULT_CHANNELS, DEFAULT_USERS, type StoredMessage } from './conversations.js';
 import { routeUi } from './ui-routes.js';
 import { answerLikeSlack, isRecord } from './web-api.js';
 
-export type { ActOptions, BotAnswer, BotConnection, ClickOptions, ResponseUrlPost } from './act-as-user.js';
+export type {
+  ActOptions,
+  BotAnswer,
+  BotConnection,
+  ClickOptions,
+  ResponseUrlPost,
+  SubmitViewOptions,
+} from './act-as-user.js';
 export { StandInError } from './act-as-user.js';
 export type {
   StandInChannel,
@@ -75,6 +83,8 @@ export interface SlackStub {
   mention(text: string, opts?: ActOptions): Promise<BotAnswer & { ts: string; eventId: string }>;
   /** a click on a button (or a select's option) of a stored message, sent as `block_actions` */
   click(opts: ClickOptions): Promise<BotAnswer & { responseUrl: string }>;
+  /** submits the newest modal the bot opened with this callback_id, as `view_submission` */
+  submitView(opts: SubmitViewOptions): Promise<BotAnswer & { viewId: string }>;
   /** a plain message a person typed: stored, not sent to the bot */
   say(text: string, opts?: ActOptions): StoredMessage;
   /** polls until `predicate(calls)` holds; rejects listing the calls seen after `timeoutMs` (default 10_000) */
@@ -290,6 +300,7 @@ export async function startSlackStub(options: SlackStubOptions = {}): Promise<Sl
     command: (text, actOpts) => actions.command(text, actOpts),
     mention: (text, actOpts) => actions.mention(text, actOpts),
     click: (clickOpts) => actions.click(clickOpts),
+    submitView: (viewOpts) => actions.submitView(viewOpts),
     say: (text, actOpts) => actions.say(text, actOpts),
     async waitFor(predicate, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;

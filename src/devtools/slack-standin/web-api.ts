@@ -160,6 +160,14 @@ export function answerLikeSlack(
         channel: channelInfo(known ?? { id: channel, name: `channel-${channel.toLowerCase()}` }),
       };
     }
+    case 'views.open': {
+      const triggerId = stringArg(args, 'trigger_id');
+      const view = args.view;
+      if (!triggerId) return { ok: false, error: 'invalid_trigger_id' };
+      if (!view || typeof view !== 'object') return { ok: false, error: 'invalid_arguments' };
+      const stored = store.openView(triggerId, view as Record<string, unknown>);
+      return { ok: true, view: { id: stored.id, ...(view as Record<string, unknown>) } };
+    }
     case 'conversations.open': {
       // a DM with one person: the stand-in's D-channel of that user (group DMs are not modelled)
       const users = (stringArg(args, 'users') ?? '').split(',').filter((u) => u.length > 0);

@@ -16,6 +16,9 @@ export type IncidentCommand =
   | { kind: 'automation'; enabled: boolean | null; service: string | null; reason: string }
   | { kind: 'oncall'; team: string | null }
   | { kind: 'page'; id: number; team: string | null; note: string }
+  | { kind: 'postmortem'; id: number }
+  | { kind: 'stats'; days: number; service: string | null }
+  | { kind: 'suggestions'; days: number }
   | { kind: 'help' }
   | { kind: 'invalid'; problem: string };
 
@@ -29,8 +32,19 @@ export const INCIDENT_USAGE = [
   '`/incident automation off|on [service] [reason…]` — stop (or resume) automated remediation everywhere or for one service; `/incident automation` shows the state',
   '`/incident oncall [team]` — who is on call now and next',
   "`/incident page <id> [team=<team>] [note…]` — hand the incident to people now: page its team's on-call (or `team`)",
+  '`/incident postmortem <id>` — write (again) the postmortem draft of an incident from its timeline, with the file in the thread',
+  '`/incident stats [7d|30d] [service]` — MTTD, MTTA, MTTR, auto-resolve, escalation and false-action rates, with a trend chart',
+  '`/incident suggestions [30d]` — runbook improvements found in the history',
   '`/incident help` — this message',
 ].join('\n');
+
+/** "7d", "30d", "2w" → days (1–366); null when not a period */
+function parsePeriod(word: string): number | null {
+  const m = /^(\d{1,3})([dw])$/i.exec(word);
+  if (!m) return null;
+  const days = Number(m[1]) * (m[2]?.toLowerCase() === 'w' ? 7 : 1);
+  return days >= 1 && days <= 366 ? days : null;
+}
 
 /** Parses the text after `/incident`; every wrong input says what is wrong, never throws. */
 export function parseIncidentCommand(text: string): IncidentCommand {
@@ -123,6 +137,49 @@ export function parseIncidentCommand(text: string): IncidentCommand {
       if (note.length > 500) return { kind: 'invalid', problem: 'the note is longer than 500 characters' };
       return { kind: 'page', id, team, note };
     }
+    case 'postmortem': {
+      if (rest.length !== 1)
+        return {
+          kind: 'invalid',
+          problem: '`postmortem` takes one incident id, e.g. `/incident postmortem 42`',
+        };
+      const id = parseIncidentRef(rest[0] as string);
+      return id === null
+        ? { kind: 'invalid', problem: `\`${rest[0]}\` is not an incident id` }
+        : { kind: 'postmortem', id };
+    }
+    case 'stats': {
+      let days = 7;
+      let service: string | null = null;
+      for (const word of rest) {
+        const period = parsePeriod(word);
+        if (period !== null) {
+          days = period;
+          continue;
+        }
+        if (/^\d+[dw]$/i.test(word))
+          return {
+            kind: 'invalid',
+            problem: `period \`${word}\`: expected 1d to 366d (or weeks, e.g. \`2w\`)`,
+          };
+        const name = ServiceName.safeParse(word);
+        if (!name.success || service !== null)
+          return {
+            kind: 'invalid',
+            problem: `\`stats\` takes a period (\`7d\`, \`30d\`, up to 366d) and a service; \`${word}\` is neither`,
+          };
+        service = name.data;
+      }
+      return { kind: 'stats', days, service };
+    }
+    case 'suggestions': {
+      if (rest.length > 1)
+        return { kind: 'invalid', problem: '`suggestions` takes at most a period, e.g. `30d`' };
+      const days = rest[0] === undefined ? 30 : parsePeriod(rest[0]);
+      return days === null
+        ? { kind: 'invalid', problem: `\`${rest[0]}\` is not a period (e.g. \`30d\`, up to 366d)` }
+        : { kind: 'suggestions', days };
+    }
     case 'automation': {
       const [state, ...more] = rest;
       if (state === undefined) return { kind: 'automation', enabled: null, service: null, reason: '' };
@@ -181,12 +238,14 @@ export function parseIncidentCommand(text: string): IncidentCommand {
 
 export type MentionCommand =
   | { kind: 'status'; service: string }
+  | { kind: 'similar'; id: number }
   | { kind: 'help' }
   | { kind: 'invalid'; problem: string };
 
 export const MENTION_USAGE = [
   '*Usage:*',
   '`@ai-sre status <service>` — open incidents of a service and their latest events',
+  '`@ai-sre similar <id>` — past incidents like this one, and how they ended',
   '`@ai-sre help` — this message',
 ].join('\n');
 
@@ -208,6 +267,13 @@ export function parseMention(text: string): MentionCommand {
       return name.success
         ? { kind: 'status', service: name.data }
         : { kind: 'invalid', problem: `service \`${rest[0]}\`: ${name.error.issues[0]?.message}` };
+    }
+    case 'similar': {
+      if (rest.length !== 1) return { kind: 'invalid', problem: '`similar` takes one incident id' };
+      const id = parseIncidentRef(rest[0] as string);
+      return id === null
+        ? { kind: 'invalid', problem: `\`${rest[0]}\` is not an incident id` }
+        : { kind: 'similar', id };
     }
     default:
       return { kind: 'invalid', problem: `unknown request \`${sub}\`` };

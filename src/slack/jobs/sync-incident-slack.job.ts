@@ -1,9 +1,15 @@
 import type { WebClient } from '@slack/web-api';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
-import { INCIDENT_COLUMNS, type IncidentRow, incidentFromRow } from '../../incidents/incident.js';
+import {
+  INCIDENT_COLUMNS,
+  type IncidentRow,
+  incidentFromRow,
+  incidentRef,
+} from '../../incidents/incident.js';
 import { listTimeline } from '../../incidents/timeline.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
+import { feedbackOf } from '../../postmortem/feedback.js';
 import type { JobDefinition, SyncIncidentSlackPayload } from '../../queue/jobs.js';
 import type { JobHandler } from '../../queue/queues.js';
 import { getExecution, listResults } from '../../runbooks/execution-repo.js';
@@ -11,6 +17,7 @@ import { getApproval } from '../../safety/approvals-repo.js';
 import type { Db, Queryable, Tx } from '../../store/db.js';
 import { buildApprovalPacket } from '../blocks/approval-packet.js';
 import { buildDiagnosticsSummary } from '../blocks/diagnostics-summary.js';
+import { buildActionFeedbackMessage } from '../blocks/feedback.js';
 import { buildIncidentCard, buildTimelineMessage } from '../blocks/incident-card.js';
 import { fitMessage, type SlackMessage } from '../blocks/limits.js';
 import { type ChartRenderer, inThreadRenderer } from '../charts/chart-renderer.js';
@@ -238,6 +245,7 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
     if (chunk.length === events.length && events.length < DIGEST_SIZE) break;
   }
   if (unsaved) await saveProgress(tx, incidentId, postedRevision, postedEventId);
+  await postFeedbackPrompts(tx, incidentId, message, deps);
   await updateThreadRecords(tx, incidentId, deps);
   await postAnomalyCharts(tx, incidentId, message, deps);
 }
@@ -271,6 +279,17 @@ const THREAD_RECORDS = {
       return approval
         ? { message: fitMessage(buildApprovalPacket(approval)), revision: approval.revision }
         : null;
+    },
+  },
+  feedback: {
+    table: 'runbook_executions',
+    async view(db: Queryable, id: number): Promise<ThreadView | null> {
+      const judged = await feedbackOf(db, id);
+      if (!judged || judged.steps.length === 0) return null;
+      return {
+        message: buildActionFeedbackMessage(incidentRef(judged.incidentId), judged.steps),
+        revision: judged.revision,
+      };
     },
   },
   escalation: {
@@ -312,6 +331,25 @@ async function postThreadRecord(
      ON CONFLICT (incident_id, key) DO NOTHING`,
     [incidentId, key, thread.channel, res.ts, view.revision],
   );
+}
+
+/** "Was this the right call?" under each run whose plan has finished and acted (once per run). */
+async function postFeedbackPrompts(
+  tx: Tx,
+  incidentId: number,
+  thread: { channel: string; ts: string },
+  deps: SyncDeps,
+): Promise<void> {
+  const { rows } = await tx.query<{ id: number }>(
+    `SELECT e.id FROM runbook_executions e
+      WHERE e.incident_id = $1 AND e.remediation_status IN ('verified', 'completed', 'escalated')
+        AND EXISTS (SELECT 1 FROM remediation_steps s WHERE s.execution_id = e.id
+                     AND s.status IN ('succeeded', 'failed', 'verifying', 'verified', 'verification_failed', 'unknown'))
+        AND NOT EXISTS (SELECT 1 FROM slack_thread_messages m WHERE m.incident_id = e.incident_id AND m.key = 'feedback:' || e.id)
+      ORDER BY e.id`,
+    [incidentId],
+  );
+  for (const row of rows) await postThreadRecord(tx, incidentId, thread, 'feedback', row.id, deps);
 }
 
 /** Edits the incident's thread messages whose record moved on since they were posted. */

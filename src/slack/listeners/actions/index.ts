@@ -3,6 +3,7 @@ import { APPROVE_ACTION, REJECT_ACTION } from '../../blocks/approval-packet.js';
 import { escapeMrkdwn } from '../../blocks/limits.js';
 import { groupsOf } from '../../usergroups.js';
 import type { ListenerDeps } from '../deps.js';
+import { registerFeedbackActions } from './feedback-actions.js';
 import { registerPageActions } from './page-actions.js';
 
 /**
@@ -12,6 +13,7 @@ import { registerPageActions } from './page-actions.js';
  */
 export function register(app: App, deps: ListenerDeps): void {
   registerPageActions(app, deps);
+  registerFeedbackActions(app, deps);
   for (const [actionId, decision] of [
     [APPROVE_ACTION, 'approve'],
     [REJECT_ACTION, 'reject'],

@@ -3,6 +3,9 @@ import { AppError } from '../../../errors.js';
 import { incidentRef } from '../../../incidents/incident.js';
 import { buildIncidentCard, buildIncidentList, buildTimelineMessage } from '../../blocks/incident-card.js';
 import { escapeMrkdwn, fitMessage } from '../../blocks/limits.js';
+import { buildStatsMessage } from '../../blocks/stats.js';
+import { buildSuggestionsMessage } from '../../blocks/suggestions.js';
+import { renderTrendChart } from '../../charts/trend-chart.js';
 import { INCIDENT_USAGE, parseIncidentCommand } from '../../commands/incident-command.js';
 import { cardViewOf, describeEvent } from '../../incident-view.js';
 import { describeOnCall } from '../../oncall-view.js';
@@ -106,6 +109,90 @@ export function register(app: App, deps: ListenerDeps): void {
       case 'oncall':
         await ack({ response_type: 'ephemeral', text: describeOnCall(deps.oncall, parsed.team, new Date()) });
         return;
+      case 'postmortem': {
+        await ack({
+          response_type: 'ephemeral',
+          text: `Writing the postmortem draft of ${incidentRef(parsed.id)}…`,
+        });
+        try {
+          const draft = await deps.learning.draft(parsed.id, { publish: true });
+          await ephemeral({
+            text: draft
+              ? `Postmortem draft of ${incidentRef(parsed.id)} (revision ${draft.revision}) is in the incident's thread; \`ai-sre postmortem ${parsed.id}\` exports it.`
+              : `There is no incident ${incidentRef(parsed.id)}.`,
+          });
+        } catch (err) {
+          deps.log.error({ err, incident: parsed.id }, '/incident postmortem failed');
+          await ephemeral({
+            text: 'Could not write the draft (the database or Slack is not answering). Try again.',
+          });
+        }
+        return;
+      }
+      case 'stats': {
+        await ack({
+          response_type: 'ephemeral',
+          text: `Computing the figures of the last ${parsed.days} days…`,
+        });
+        try {
+          const to = new Date();
+          const report = await deps.learning.stats({
+            from: new Date(to.getTime() - parsed.days * 86_400_000),
+            to,
+            service: parsed.service,
+          });
+          const message = buildStatsMessage(report);
+          try {
+            await client.chat.postMessage({
+              channel: command.channel_id,
+              text: message.text,
+              blocks: message.blocks,
+              unfurl_links: false,
+            });
+            await client.filesUploadV2({
+              channel_id: command.channel_id,
+              file: renderTrendChart({
+                title: `Incidents and MTTR per day${parsed.service ? ` (${parsed.service})` : ''}`,
+                days: report.trend.map((d) => ({
+                  day: d.day,
+                  incidents: d.incidents,
+                  mttrMinutes: d.mttr === null ? null : d.mttr / 60,
+                })),
+              }),
+              filename: `ai-sre-stats-${parsed.days}d.png`,
+              title: `ai-sre trend, last ${parsed.days} days`,
+            });
+          } catch (err) {
+            // a channel the bot is not in: the table still reaches the person who asked
+            deps.log.warn({ err: (err as Error).message }, '/incident stats could not post in the channel');
+            await ephemeral({ text: message.text, blocks: message.blocks });
+          }
+        } catch (err) {
+          deps.log.error({ err }, '/incident stats failed');
+          await ephemeral({
+            text: 'Could not compute the figures (the database is not answering). Try again.',
+          });
+        }
+        return;
+      }
+      case 'suggestions': {
+        await ack({ response_type: 'ephemeral', text: `Looking through the last ${parsed.days} days…` });
+        try {
+          const to = new Date();
+          const items = await deps.learning.suggestions({
+            from: new Date(to.getTime() - parsed.days * 86_400_000),
+            to,
+          });
+          const message = buildSuggestionsMessage(items, `the last ${parsed.days} days`);
+          await ephemeral({ text: message.text, blocks: message.blocks });
+        } catch (err) {
+          deps.log.error({ err }, '/incident suggestions failed');
+          await ephemeral({
+            text: 'Could not look through the history (the database is not answering). Try again.',
+          });
+        }
+        return;
+      }
       case 'page': {
         await ack({ response_type: 'ephemeral', text: `Paging for ${incidentRef(parsed.id)}…` });
         try {

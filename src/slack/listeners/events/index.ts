@@ -1,6 +1,8 @@
 import type { App } from '@slack/bolt';
+import { incidentRef } from '../../../incidents/incident.js';
 import { buildIncidentList, buildTimelineMessage } from '../../blocks/incident-card.js';
 import { escapeMrkdwn, fitMessage } from '../../blocks/limits.js';
+import { buildSimilarMessage } from '../../blocks/similar.js';
 import { MENTION_USAGE, parseMention } from '../../commands/incident-command.js';
 import { cardViewOf, describeEvent } from '../../incident-view.js';
 import type { ListenerDeps } from '../deps.js';
@@ -18,6 +20,16 @@ export function register(app: App, deps: ListenerDeps): void {
     }
     if (parsed.kind === 'invalid') {
       await reply({ text: `${escapeMrkdwn(parsed.problem)}\n\n${MENTION_USAGE}` });
+      return;
+    }
+    if (parsed.kind === 'similar') {
+      const found = await deps.learning.similar(parsed.id);
+      if (!found) {
+        await reply({ text: `There is no incident ${incidentRef(parsed.id)}.` });
+        return;
+      }
+      const msg = buildSimilarMessage(incidentRef(parsed.id), found.items);
+      await reply({ text: msg.text, blocks: msg.blocks });
       return;
     }
     const incidents = await deps.incidents.listOpen({ service: parsed.service, limit: 20 });

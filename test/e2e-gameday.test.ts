@@ -90,6 +90,7 @@ describe('npm run demo, non-interactive', { timeout: 600_000 }, () => {
     assert.match(text, /approval/i);
     assert.match(text, /Incident #\d+ timeline/);
     assert.match(text, /rolled back|rollback/i);
-    assert.match(text, /Postmortem draft \(also in the incident's thread/);
+    assert.match(text, /Postmortem draft, written from that timeline/);
+    assert.match(text, /│ # INC-\d+: /);
   });
 });

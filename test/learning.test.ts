@@ -345,12 +345,84 @@ describe('post-incident learning', () => {
   test('@ai-sre similar finds the earlier incident of the same service and alert', async () => {
     const second = await openedAgain(t, 'learn-svc', incidentId);
     assert.notEqual(second, incidentId);
+    // the new incident's thread says it was seen before, once
+    const card = await eventually(
+      'the second card',
+      async () =>
+        (await t.query<{ ts: string }>('SELECT ts FROM slack_messages WHERE incident_id = $1', [second]))[0],
+    );
+    const seen = await eventually('seen before', async () => {
+      const posts = t.stub
+        .callsTo('chat.postMessage')
+        .filter(
+          (c) =>
+            c.args.thread_ts === card.ts && JSON.stringify(c.args.blocks ?? []).includes(`INC-${incidentId}`),
+        );
+      return posts.length > 0 ? posts : null;
+    });
+    assert.equal(seen.length, 1);
     const answer = await t.stub.mention(`similar INC-${second}`, { user: 'U0ALICE01' });
     assert.ok(answer);
     const reply = await eventually('the answer', async () =>
       t.stub.callsTo('chat.postMessage').find((c) => c.args.thread_ts === answer.ts),
     );
     assert.match(JSON.stringify(reply.args.blocks ?? reply.args.text), new RegExp(`INC-${incidentId}`));
+  });
+
+  test('the weekly suggestions are posted once, naming their evidence; /incident suggestions answers too', async () => {
+    // an alert no runbook knows, three times
+    const ids: number[] = [];
+    for (const n of [1, 2, 3]) {
+      const res = await t.webhook('/webhooks/generic', {
+        name: 'DiskSlowOnReplica',
+        service: 'other-svc',
+        severity: 'warning',
+        summary: `replica disk slow (${n})`,
+        labels: { replica: `r${n}` },
+      });
+      assert.equal(res.status, 202);
+      const id = await eventually('the incident', async () => {
+        const rows = await t.query<{ id: number }>(
+          `SELECT id FROM incidents WHERE service = 'other-svc' ORDER BY id`,
+        );
+        return rows.length === n ? rows.at(-1)?.id : null;
+      });
+      await eventually(
+        'no runbook recorded',
+        async () =>
+          (
+            await t.query(`SELECT 1 FROM timeline_events WHERE incident_id = $1 AND type = 'runbook.none'`, [
+              id,
+            ])
+          ).length > 0,
+      );
+      // resolved by a person, so it is not noise
+      await t.query(`SELECT transition_incident($1, 'resolved', 'U0ALICE01', 'fixed the replica by hand')`, [
+        id,
+      ]);
+      ids.push(id);
+    }
+    // the week the boot-time sweep claimed (with nothing to say) is over
+    await t.query('DELETE FROM scheduled_posts');
+    const handler = t.app.ctx.learning.handlers().find((h) => h.definition.name === 'suggestions.post');
+    assert.ok(handler);
+    const before = t.stub.callsTo('chat.postMessage').length;
+    await handler.handle({ key: 'test-1' } as never, {} as never, undefined);
+    await handler.handle({ key: 'test-2' } as never, {} as never, undefined);
+    const posts = t.stub
+      .callsTo('chat.postMessage')
+      .slice(before)
+      .filter((c) => c.args.thread_ts === undefined && String(c.args.text).includes('runbook suggestion'));
+    assert.equal(posts.length, 1, 'posted once');
+    const text = JSON.stringify(posts[0]?.args.blocks);
+    for (const id of ids) assert.match(text, new RegExp(`INC-${id}`));
+    const answer = await t.stub.command('suggestions 7d', { user: 'U0ALICE01' });
+    assert.ok(answer);
+    await eventually('the ephemeral answer', async () =>
+      t.stub
+        .callsTo('chat.postEphemeral')
+        .some((c) => JSON.stringify(c.args.blocks ?? []).includes('DiskSlowOnReplica')),
+    );
   });
 
   test('ai-sre postmortem <id> prints the stored draft; a bad id is a usage error', async () => {

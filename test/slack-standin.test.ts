@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { WebAPIPlatformError, WebAPIRateLimitedError, WebClient } from '@slack/web-api';
+import { type ModalView, WebAPIPlatformError, WebAPIRateLimitedError, WebClient } from '@slack/web-api';
+import { chromium } from 'playwright-core';
 import type { StoreEvent } from '../src/devtools/slack-standin/conversations.js';
 import { PAGE_SCRIPTS } from '../src/devtools/slack-standin/page.js';
 import { loadRenderer, type RenderNode } from '../src/devtools/slack-standin/render-script.js';
@@ -12,6 +14,8 @@ import { APPROVE_ACTION, buildApprovalPacket } from '../src/slack/blocks/approva
 import { SIGNING_SECRET, startTestApp } from './helpers/test-app.js';
 
 const BOT_SECRET = 'fake-bot-signing-secret';
+/** Debian's Chromium, as test/e2e-browser.test.ts drives it; the browser check is skipped without it */
+const CHROMIUM = '/usr/bin/chromium';
 /** the smallest valid PNG: 1×1, one transparent pixel */
 const PNG_1X1 = Buffer.from(
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=',
@@ -814,6 +818,362 @@ describe('slack stand-in: the page and its JSON routes', () => {
       );
     } finally {
       stream.close();
+    }
+  });
+});
+
+/** A modal like the bot's resolution note: block_ids differ from action_ids so the values' nesting is checked. */
+const NOTE_MODAL: ModalView = {
+  type: 'modal',
+  callback_id: 'note',
+  private_metadata: '42',
+  notify_on_close: true,
+  title: { type: 'plain_text', text: 'Resolution note' },
+  submit: { type: 'plain_text', text: 'Save' },
+  close: { type: 'plain_text', text: 'Not now' },
+  blocks: [
+    { type: 'section', text: { type: 'mrkdwn', text: 'For *INC-42*' } },
+    {
+      type: 'input',
+      block_id: 'cause',
+      optional: true,
+      label: { type: 'plain_text', text: 'What caused it' },
+      hint: { type: 'plain_text', text: 'e.g. a connection leak' },
+      element: { type: 'plain_text_input', action_id: 'cause_text', max_length: 1000 },
+    },
+    {
+      type: 'input',
+      block_id: 'note',
+      label: { type: 'plain_text', text: 'Anything else' },
+      element: { type: 'plain_text_input', action_id: 'note_text', multiline: true },
+    },
+    { type: 'context', elements: [{ type: 'mrkdwn', text: 'saved to the postmortem' }] },
+  ],
+};
+
+describe('slack stand-in: modals the bot opens', () => {
+  let stub: SlackStub;
+  let bot: Awaited<ReturnType<typeof startFakeBot>>;
+  let buttonTs = '';
+  const opened: Promise<unknown>[] = [];
+
+  /** what the bot received of `type` (block_actions, view_submission, view_closed) */
+  const payloads = (type: string) =>
+    bot.received.filter((r) => r.kind === 'action' && r.fields.type === type).map((r) => r.fields);
+  const stateAs = async (user: string) => {
+    const res = await fetch(`${stub.pageUrl}ui/state?as=${user}`);
+    return (await res.json()) as { views: { id: string; user?: string; view: Record<string, unknown> }[] };
+  };
+  /** alice clicks the button on the page; the bot answers by opening the modal; its id */
+  const openAsAlice = async (): Promise<string> => {
+    const before = stub.callsTo('views.open').length;
+    const click = await postJson(`${stub.pageUrl}ui/action`, {
+      ts: buttonTs,
+      actionId: 'open_note',
+      user: 'alice',
+    });
+    assert.equal(click.status, 200);
+    await stub.waitFor((calls) => calls.filter((c) => c.method === 'views.open').length > before);
+    await Promise.all(opened);
+    const view = stub.conversations.views().at(-1);
+    assert.ok(view);
+    return view.id;
+  };
+
+  before(async () => {
+    stub = await startSlackStub({
+      users: [
+        { id: 'U0001', name: 'alice' },
+        { id: 'U0002', name: 'bob' },
+      ],
+    });
+    bot = await startFakeBot((r) => {
+      if (r.kind !== 'action') return { status: 200 };
+      if (r.fields.type === 'block_actions') {
+        // as Bolt does: ack at once, then open the modal with the click's trigger
+        opened.push(client(stub).views.open({ trigger_id: String(r.fields.trigger_id), view: NOTE_MODAL }));
+        return { status: 200 };
+      }
+      if (r.fields.type === 'view_submission') {
+        const values = (
+          r.fields.view as { state: { values: Record<string, Record<string, { value: string }>> } }
+        ).state.values;
+        if (!values.cause?.cause_text?.value)
+          return {
+            status: 200,
+            body: JSON.stringify({ response_action: 'errors', errors: { cause: 'Say what caused it' } }),
+          };
+      }
+      return { status: 200 };
+    });
+    stub.connectBot({ url: bot.url, signingSecret: BOT_SECRET });
+    const posted = await client(stub).chat.postMessage({
+      channel: 'C0001',
+      text: 'resolved',
+      blocks: [
+        {
+          type: 'actions',
+          elements: [
+            { type: 'button', action_id: 'open_note', text: { type: 'plain_text', text: 'Add a note' } },
+          ],
+        },
+      ],
+    });
+    buttonTs = posted.ts as string;
+  });
+  after(async () => {
+    await stub.close();
+    await bot.close();
+  });
+
+  test('a modal opened with a click’s trigger is listed and streamed to that person only', async () => {
+    const aliceStream = await openStream(stub, 'U0001');
+    const bobStream = await openStream(stub, 'U0002');
+    try {
+      const id = await openAsAlice();
+      const event = await aliceStream.next((e) => e.type === 'view');
+      const streamed = event.data.view as { id: string; user?: string; view: { callback_id: string } };
+      assert.equal(streamed.id, id);
+      assert.equal(streamed.user, 'U0001');
+      assert.equal(streamed.view.callback_id, 'note');
+
+      const alice = await stateAs('U0001');
+      const listed = alice.views.find((v) => v.id === id);
+      assert.equal(listed?.user, 'U0001');
+      assert.deepEqual(listed?.view.title, NOTE_MODAL.title);
+      assert.equal((await stateAs('U0002')).views.length, 0, 'bob does not see alice’s modal');
+      // a message after the view proves bob's stream was read past the moment the view opened
+      await client(stub).chat.postMessage({ channel: 'C0001', text: 'marker' });
+      await bobStream.next((e) => e.type === 'message');
+      assert.equal(
+        bobStream.seen.some((e) => e.type === 'view'),
+        false,
+      );
+      assert.ok(await stub.closeView({ viewId: id, user: 'alice' }));
+    } finally {
+      aliceStream.close();
+      bobStream.close();
+    }
+  });
+
+  test('submitting: the bot’s field errors keep the modal open; values close it, signed as view_submission', async () => {
+    const id = await openAsAlice();
+    const before = payloads('view_submission').length;
+    const empty = await postJson(`${stub.pageUrl}ui/view`, {
+      callbackId: 'note',
+      viewId: id,
+      user: 'alice',
+      values: { cause_text: '' },
+    });
+    assert.equal(empty.status, 200);
+    assert.equal(empty.json.closed, false);
+    assert.deepEqual(empty.json.errors, { cause: 'Say what caused it' });
+    assert.ok(
+      (await stateAs('U0001')).views.some((v) => v.id === id),
+      'still open',
+    );
+
+    const stream = await openStream(stub, 'U0001');
+    try {
+      const done = await postJson(`${stub.pageUrl}ui/view`, {
+        callbackId: 'note',
+        viewId: id,
+        user: 'alice',
+        values: { cause_text: 'a leak in the export', note_text: 'cap the pool\nand alert on it' },
+      });
+      assert.equal(done.status, 200);
+      assert.equal(done.json.closed, true);
+      assert.equal(done.json.errors, undefined);
+      await stream.next((e) => e.type === 'view-closed' && e.data.id === id);
+    } finally {
+      stream.close();
+    }
+
+    const sent = payloads('view_submission').slice(before);
+    assert.equal(sent.length, 2, 'both submissions reached the bot (it verified their signatures)');
+    const last = sent[1] as { user: { id: string }; view: Record<string, unknown> };
+    assert.equal(last.user.id, 'U0001');
+    assert.equal(last.view.id, id);
+    assert.equal(last.view.callback_id, 'note');
+    assert.equal(last.view.private_metadata, '42');
+    assert.deepEqual((last.view.state as { values: unknown }).values, {
+      cause: { cause_text: { type: 'plain_text_input', value: 'a leak in the export' } },
+      note: { note_text: { type: 'plain_text_input', value: 'cap the pool\nand alert on it' } },
+    });
+    assert.equal(
+      (await stateAs('U0001')).views.some((v) => v.id === id),
+      false,
+    );
+    assert.equal(stub.conversations.view(id)?.submittedBy, 'U0001');
+    const again = await postJson(`${stub.pageUrl}ui/view`, { callbackId: 'note', viewId: id, values: {} });
+    assert.equal(again.status, 404);
+    assert.equal(again.json.error, 'view_not_found');
+  });
+
+  test('closing hides the modal for good and tells a bot that asked (notify_on_close)', async () => {
+    const id = await openAsAlice();
+    const byBob = await postJson(`${stub.pageUrl}ui/view/close`, { viewId: id, user: 'bob' });
+    assert.equal(byBob.status, 404, 'bob cannot close alice’s modal');
+    const closed = await postJson(`${stub.pageUrl}ui/view/close`, { viewId: id, user: 'alice' });
+    assert.equal(closed.status, 200);
+    assert.equal(
+      (await stateAs('U0001')).views.some((v) => v.id === id),
+      false,
+    );
+    assert.ok(stub.conversations.view(id)?.closedAt);
+    const told = payloads('view_closed').at(-1) as { view: { id: string }; user: { id: string } } | undefined;
+    assert.equal(told?.view.id, id);
+    assert.equal(told?.user.id, 'U0001');
+    const late = await postJson(`${stub.pageUrl}ui/view`, {
+      callbackId: 'note',
+      viewId: id,
+      user: 'alice',
+      values: { cause_text: 'x' },
+    });
+    assert.equal(late.status, 404);
+  });
+
+  test('the modal routes take only same-origin JSON and name the bad field', async () => {
+    const id = await openAsAlice();
+    const before = bot.received.length;
+    const body = { callbackId: 'note', viewId: id, user: 'alice', values: { cause_text: 'csrf' } };
+    const foreign = await postJson(`${stub.pageUrl}ui/view`, body, { origin: 'https://evil.example' });
+    assert.equal(foreign.status, 403);
+    assert.equal(foreign.json.error, 'forbidden_origin');
+    const foreignClose = await postJson(
+      `${stub.pageUrl}ui/view/close`,
+      { viewId: id },
+      { origin: 'https://evil.example' },
+    );
+    assert.equal(foreignClose.status, 403);
+    const form = await fetch(`${stub.pageUrl}ui/view`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify(body),
+    });
+    assert.equal(form.status, 415);
+    assert.equal((await fetch(`${stub.pageUrl}ui/view`)).status, 405);
+    assert.equal(bot.received.length, before, 'nothing reached the bot');
+    assert.ok(
+      (await stateAs('U0001')).views.some((v) => v.id === id),
+      'still open',
+    );
+    const cases: [string, unknown, string][] = [
+      ['ui/view', { viewId: id }, 'callbackId'],
+      ['ui/view', { callbackId: 'note', viewId: 'nope' }, 'viewId'],
+      ['ui/view', { callbackId: 'note', viewId: id, values: { cause_text: 5 } }, 'values.cause_text'],
+      ['ui/view/close', {}, 'viewId'],
+    ];
+    for (const [path, bad, field] of cases) {
+      const res = await postJson(`${stub.pageUrl}${path}`, bad);
+      assert.equal(res.status, 400, `${path} ${JSON.stringify(bad)}`);
+      assert.equal(res.json.field, field, `${path} ${JSON.stringify(bad)}`);
+    }
+    const own = await postJson(
+      `${stub.pageUrl}ui/view/close`,
+      { viewId: id, user: 'alice' },
+      {
+        origin: stub.pageUrl.replace(/\/$/, ''),
+      },
+    );
+    assert.equal(own.status, 200);
+  });
+
+  test('a modal whose trigger the stand-in did not hand out is shown to everyone', async () => {
+    const answer = await client(stub).views.open({ trigger_id: '123.T0001.made-up', view: NOTE_MODAL });
+    const id = answer.view?.id ?? '';
+    for (const user of ['U0001', 'U0002']) {
+      const listed = (await stateAs(user)).views.find((v) => v.id === id);
+      assert.ok(listed, user);
+      assert.equal(listed.user, undefined);
+    }
+    const submitted = await stub.submitView({
+      callbackId: 'note',
+      viewId: id,
+      user: 'bob',
+      values: { cause_text: 'seen by bob' },
+    });
+    assert.equal(submitted.closed, true);
+  });
+
+  test('the renderer lays a modal out: title, labelled text inputs with hints, text blocks, button texts', () => {
+    const render = loadRenderer();
+    const laid = JSON.parse(
+      JSON.stringify(render.modal(NOTE_MODAL as unknown as Record<string, unknown>)),
+    ) as {
+      title: string;
+      blocks: RenderNode[];
+      submit: string | null;
+      close: string;
+    };
+    assert.equal(laid.title, 'Resolution note');
+    assert.equal(laid.submit, 'Save');
+    assert.equal(laid.close, 'Not now');
+    const all = (nodes: RenderNode[]): RenderNode[] =>
+      nodes.flatMap((n) => ('tag' in n ? [n, ...all(n.kids)] : [n]));
+    const nodes = all(laid.blocks);
+    const byTestId = (testId: string) =>
+      nodes.find((n) => 'tag' in n && n.attrs?.['data-testid'] === testId) as
+        | Extract<RenderNode, { tag: string }>
+        | undefined;
+    const cause = byTestId('modal-input-cause_text');
+    assert.equal(cause?.tag, 'input');
+    assert.equal(cause?.attrs?.['data-block-id'], 'cause');
+    assert.equal(cause?.attrs?.maxlength, '1000');
+    assert.equal(cause?.attrs?.['data-required'], undefined, 'optional');
+    const note = byTestId('modal-input-note_text');
+    assert.equal(note?.tag, 'textarea');
+    assert.equal(note?.attrs?.['data-required'], 'true');
+    const texts = nodes.filter((n) => !('tag' in n)).map((n) => (n as { text: string }).text);
+    for (const text of ['What caused it', ' (optional)', 'e.g. a connection leak', 'Anything else', 'INC-42'])
+      assert.ok(texts.includes(text), text);
+    assert.ok(texts.includes('saved to the postmortem'), 'context block shown as text');
+    const label = nodes.find((n) => 'tag' in n && n.tag === 'label') as Extract<RenderNode, { tag: string }>;
+    assert.equal(label.attrs?.for, cause?.attrs?.id);
+    assert.equal(render.modal({ title: { type: 'plain_text', text: 'Info' } }).submit, null);
+  });
+
+  test('in a browser: the click opens the overlay, the bot’s error shows under its field, a good submission closes it', {
+    skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM}`,
+  }, async () => {
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(m.text());
+      });
+      page.on('pageerror', (e) => problems.push(e.message));
+      await page.goto(stub.pageUrl);
+      await page.locator('[data-action-id="open_note"]').first().click();
+      const modal = page.getByTestId('modal');
+      await modal.waitFor({ timeout: 10_000 });
+      for (const text of ['Resolution note', 'For INC-42', 'What caused it', 'e.g. a connection leak'])
+        assert.ok((await modal.textContent())?.includes(text), text);
+      assert.equal(await page.getByTestId('modal-submit').textContent(), 'Save');
+      assert.equal(await page.getByTestId('modal-cancel').textContent(), 'Not now');
+      assert.equal(await page.getByTestId('modal-input-note_text').evaluate((e) => e.tagName), 'TEXTAREA');
+
+      await page.getByTestId('modal-input-note_text').fill('only the note');
+      await page.getByTestId('modal-submit').click();
+      await page.getByTestId('modal-error-cause').waitFor({ timeout: 10_000 });
+      assert.equal(await page.getByTestId('modal-error-cause').textContent(), 'Say what caused it');
+      assert.ok(await modal.isVisible(), 'stays open on the bot’s errors');
+
+      await page.getByTestId('modal-input-cause_text').fill('typed in the browser');
+      await page.getByTestId('modal-submit').click();
+      await modal.waitFor({ state: 'detached', timeout: 10_000 });
+      const sent = payloads('view_submission').at(-1) as { view: { state: { values: unknown } } } | undefined;
+      assert.deepEqual(sent?.view.state.values, {
+        cause: { cause_text: { type: 'plain_text_input', value: 'typed in the browser' } },
+        note: { note_text: { type: 'plain_text_input', value: 'only the note' } },
+      });
+      assert.deepEqual(problems, [], 'no script error and no CSP violation');
+    } finally {
+      await browser.close();
     }
   });
 });

@@ -278,7 +278,9 @@ export function createLearningService(deps: LearningDeps): LearningService {
               from: new Date(to.getTime() - SUGGESTIONS_WINDOW_DAYS * DAY_MS),
               to,
             });
-            await deps.publisher?.postSuggestions(items, `the last ${SUGGESTIONS_WINDOW_DAYS} days`);
+            // an empty week is not worth a message (the claim still counts: the next look is next week)
+            if (items.length > 0)
+              await deps.publisher?.postSuggestions(items, `the last ${SUGGESTIONS_WINDOW_DAYS} days`);
             return items;
           });
           if (!posted) return;

@@ -143,7 +143,12 @@ export function isSettled(o: IncidentOutcome): boolean {
   const handedOver =
     o.status === 'escalated' &&
     (o.pages.length > 0 || (o.escalationStatus !== null && o.escalationStatus !== 'paging'));
-  return (o.status === 'resolved' || handedOver) && o.steps.every((s) => !ACTIVE_STEP.has(s.status));
+  // a plan still running may yet verify its step (the alert can clear, and resolve the incident, first)
+  return (
+    (o.status === 'resolved' || handedOver) &&
+    o.remediationStatus !== 'running' &&
+    o.steps.every((s) => !ACTIVE_STEP.has(s.status))
+  );
 }
 
 const ACTIVE_STEP = new Set(['ready', 'awaiting_approval', 'approved', 'started', 'verifying']);

@@ -8,6 +8,7 @@ import {
   type StandInChannel,
   type StandInUser,
   type StoredMessage,
+  type StoredView,
   toSlackMessage,
 } from './conversations.js';
 import { type SignedPostResult, sendBlockAction, sendEvent, sendSlashCommand } from './sign.js';
@@ -54,12 +55,29 @@ export interface ClickOptions {
 }
 
 export interface SubmitViewOptions {
-  /** the modal's callback_id; the newest open one with it is submitted */
+  /** the modal's callback_id; without `viewId`, the newest open one with it that the user can see is submitted */
   callbackId: string;
+  /** exactly this modal (`V…`, as views.open answered); it must be open, the user's, and have `callbackId` */
+  viewId?: string;
   /** user id or name */
   user?: string;
   /** what the person typed, by the input element's action_id */
   values: Record<string, string>;
+}
+
+/** How the bot took a submission, as Slack would show it. */
+export type ViewSubmission = BotAnswer & {
+  viewId: string;
+  /** false when the modal stays open: the bot answered field errors, an update, or failed */
+  closed: boolean;
+  /** `response_action: errors`: the message to show under each input block, by block_id */
+  errors?: Record<string, string>;
+};
+
+export interface CloseViewOptions {
+  viewId: string;
+  /** user id or name */
+  user?: string;
 }
 
 /** One POST to a response_url the stand-in handed out. */
@@ -196,6 +214,7 @@ export class UserActions {
           channel_id: channel.id,
           channel_name: channel.name,
           response_url: responseUrl,
+          trigger_id: this.#newTrigger(user.id),
         },
         { timeoutMs: BOT_TIMEOUT_MS },
       ),
@@ -257,17 +276,15 @@ export class UserActions {
   }
 
   /**
-   * Submits the newest modal with `callbackId` the bot opened, as Slack's `view_submission` payload: every input
-   * block's element gets the value given for its action_id (empty when none is given).
+   * Submits a modal the bot opened (`viewId`, else the newest open one with `callbackId`), as Slack's
+   * `view_submission` payload: every input block's element gets the value given for its action_id (null when none
+   * is given). As in Slack, the modal stays open when the bot answers `response_action: errors` (or `update`, which
+   * replaces it) or fails to answer; otherwise it closes.
    */
-  async submitView(opts: SubmitViewOptions): Promise<BotAnswer & { viewId: string }> {
+  async submitView(opts: SubmitViewOptions): Promise<ViewSubmission> {
     const bot = this.#requireBot();
     const user = this.#user(opts.user);
-    const stored = [...this.#store.views()]
-      .reverse()
-      .find((v) => v.view.callback_id === opts.callbackId && v.submittedBy === undefined);
-    if (!stored)
-      throw new StandInError('view_not_found', `no open modal with callback_id ${opts.callbackId}`, 404);
+    const stored = this.#openView(opts, user.id);
     const values: Record<string, Record<string, { type: string; value: string | null }>> = {};
     const blocks = Array.isArray(stored.view.blocks) ? (stored.view.blocks as Record<string, unknown>[]) : [];
     for (const [i, block] of blocks.entries()) {
@@ -284,7 +301,7 @@ export class UserActions {
       user: { id: user.id, username: user.name, name: user.name, team_id: TEAM_ID },
       api_app_id: APP_ID,
       team: { id: TEAM_ID, domain: TEAM_NAME },
-      trigger_id: `${Date.now()}.${TEAM_ID}.${randomUUID().replaceAll('-', '')}`,
+      trigger_id: this.#newTrigger(user.id),
       view: {
         ...stored.view,
         id: stored.id,
@@ -299,12 +316,68 @@ export class UserActions {
       is_enterprise_install: false,
       enterprise: null,
     };
-    stored.submittedBy = user.id;
     const answer = await this.#deliver(() =>
       sendBlockAction(bot.url, bot.signingSecret, payload, { timeoutMs: BOT_TIMEOUT_MS }),
     );
     this.#report(answer, `the submission of modal ${opts.callbackId}`, user.id);
-    return { ...answer, viewId: stored.id };
+    if (answer.status < 200 || answer.status > 299) return { ...answer, viewId: stored.id, closed: false };
+    const action = responseActionOf(answer.body);
+    if (action?.kind === 'errors')
+      return { ...answer, viewId: stored.id, closed: false, errors: action.errors };
+    if (action?.kind === 'update') {
+      this.#store.updateView(stored.id, action.view);
+      return { ...answer, viewId: stored.id, closed: false };
+    }
+    // `push` and `clear` are not modelled: the modal closes, as it does for a plain ack
+    this.#store.closeView(stored.id, user.id);
+    return { ...answer, viewId: stored.id, closed: true };
+  }
+
+  /**
+   * The person closes a modal without submitting (Cancel, ×, Esc). When the bot asked to hear of it
+   * (`notify_on_close`), it gets Slack's `view_closed` payload; the answer is null otherwise.
+   */
+  async closeView(opts: CloseViewOptions): Promise<{ viewId: string; notified: BotAnswer | null }> {
+    const user = this.#user(opts.user);
+    const stored = this.#store.view(opts.viewId);
+    if (!stored || !this.#store.openViews(user.id).includes(stored))
+      throw new StandInError('view_not_found', `no open modal ${opts.viewId} that ${user.name} can see`, 404);
+    this.#store.closeView(stored.id);
+    if (stored.view.notify_on_close !== true || !this.#bot) return { viewId: stored.id, notified: null };
+    const bot = this.#bot;
+    const payload: Record<string, unknown> = {
+      type: 'view_closed',
+      user: { id: user.id, username: user.name, name: user.name, team_id: TEAM_ID },
+      api_app_id: APP_ID,
+      team: { id: TEAM_ID, domain: TEAM_NAME },
+      view: { ...stored.view, id: stored.id, team_id: TEAM_ID, type: 'modal', state: { values: {} } },
+      is_cleared: false,
+      is_enterprise_install: false,
+      enterprise: null,
+    };
+    const answer = await this.#deliver(() =>
+      sendBlockAction(bot.url, bot.signingSecret, payload, { timeoutMs: BOT_TIMEOUT_MS }),
+    );
+    this.#report(answer, `the closing of modal ${String(stored.view.callback_id ?? stored.id)}`, user.id);
+    return { viewId: stored.id, notified: answer };
+  }
+
+  /** The open modal `opts` names that `user` can see; throws view_not_found otherwise. */
+  #openView(opts: Pick<SubmitViewOptions, 'callbackId' | 'viewId'>, user: string): StoredView {
+    // a modal without a callback_id is named by the empty one
+    const named = (v: StoredView) => (v.view.callback_id ?? '') === opts.callbackId;
+    const open = this.#store.openViews(user);
+    const stored =
+      opts.viewId === undefined
+        ? open.reverse().find(named)
+        : open.find((v) => v.id === opts.viewId && named(v));
+    if (stored) return stored;
+    const which = opts.viewId === undefined ? '' : ` ${opts.viewId}`;
+    throw new StandInError(
+      'view_not_found',
+      `no open modal${which} with callback_id ${opts.callbackId} for ${this.#store.user(user)?.name ?? user}`,
+      404,
+    );
   }
 
   /** A button click (or a select's choice) on a stored message, sent as Slack's `block_actions` payload. */
@@ -344,7 +417,7 @@ export class UserActions {
         is_ephemeral: ephemeral,
         ...(message.threadTs ? { thread_ts: message.threadTs } : {}),
       },
-      trigger_id: `${Date.now()}.${TEAM_ID}.${randomUUID().replaceAll('-', '')}`,
+      trigger_id: this.#newTrigger(user.id),
       team: { id: TEAM_ID, domain: TEAM_NAME },
       enterprise: null,
       is_enterprise_install: false,
@@ -532,6 +605,13 @@ export class UserActions {
     }
   }
 
+  /** A trigger_id as Slack makes them, remembered as `user`'s so the modal the bot opens with it is theirs. */
+  #newTrigger(user: string): string {
+    const triggerId = `${Date.now()}.${TEAM_ID}.${randomUUID().replaceAll('-', '')}`;
+    this.#store.rememberTrigger(triggerId, user);
+    return triggerId;
+  }
+
   #newResponseUrl(target: Omit<ResponseTarget, 'uses' | 'expiresAt'>): { id: string; url: string } {
     const id = randomUUID().replaceAll('-', '');
     this.#targets.set(id, { ...target, uses: 0, expiresAt: Date.now() + RESPONSE_URL_TTL_MS });
@@ -695,6 +775,29 @@ export function richTextOf(encoded: string): Record<string, unknown> {
   }
   if (last < encoded.length) elements.push({ type: 'text', text: decode(encoded.slice(last)) });
   return { type: 'rich_text', elements: [{ type: 'rich_text_section', elements }] };
+}
+
+type ResponseAction =
+  | { kind: 'errors'; errors: Record<string, string> }
+  | { kind: 'update'; view: Record<string, unknown> }
+  | { kind: 'other' };
+
+/** What a bot's answer to a `view_submission` asks of Slack; undefined for a plain ack (an empty or other body). */
+function responseActionOf(body: string): ResponseAction | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(json) || typeof json.response_action !== 'string') return undefined;
+  if (json.response_action === 'errors' && isRecord(json.errors)) {
+    const errors: Record<string, string> = {};
+    for (const [blockId, message] of Object.entries(json.errors)) errors[blockId] = String(message);
+    return { kind: 'errors', errors };
+  }
+  if (json.response_action === 'update' && isRecord(json.view)) return { kind: 'update', view: json.view };
+  return { kind: 'other' };
 }
 
 function actionTs(): string {

@@ -82,6 +82,10 @@ export type StoreEvent =
   | { type: 'channel'; channel: StandInChannel }
   | { type: 'user'; user: StandInUser }
   | { type: 'bot'; connected: boolean }
+  /** a modal opened (or its content replaced, e.g. by `response_action: update`) */
+  | { type: 'view'; view: StoredView }
+  /** a modal submitted or closed; it is no longer shown */
+  | { type: 'view-closed'; id: string; user?: string }
   | { type: 'notice'; level: 'error' | 'warning' | 'info'; text: string; user?: string; at: number };
 
 export const BOT_USER: StandInUser = { id: 'U0BOT', name: 'ai-sre', isBot: true };
@@ -102,20 +106,32 @@ export interface ConversationStoreOptions {
   usergroups?: StandInUsergroup[];
 }
 
-/**
- * The stand-in's memory of the workspace: channels, people, messages (with threads, edits, ephemeral messages, files,
- * reactions). Fed by the Web API calls the bot makes and by what a person does on the page; every change is an event.
- */
 /** A modal the bot opened with `views.open`. */
 export interface StoredView {
   id: string;
   triggerId: string;
+  /**
+   * whose click or command the trigger came from: the modal is theirs alone. Undefined when the stand-in did not
+   * hand the trigger out (a test calling views.open with a made-up one): then anyone may see and submit it.
+   */
+  user?: string;
   view: Record<string, unknown>;
+  /** epoch milliseconds */
   openedAt: number;
-  /** set once a person submitted it */
+  /** set once a person submitted it and the bot accepted the submission */
   submittedBy?: string;
+  /** set when the person closed it without submitting; epoch milliseconds */
+  closedAt?: number;
 }
 
+/** Triggers remembered for views.open; Slack honours one for 3 s, so only the newest few can still be used. */
+const MAX_TRIGGERS = 1_000;
+
+/**
+ * The stand-in's memory of the workspace: channels, people, messages (with threads, edits, ephemeral messages, files,
+ * reactions, modals). Fed by the Web API calls the bot makes and by what a person does on the page; every change is
+ * an event.
+ */
 export class ConversationStore {
   readonly #channels = new Map<string, StandInChannel>();
   readonly #users = new Map<string, StandInUser>();
@@ -125,6 +141,8 @@ export class ConversationStore {
   readonly #files = new Map<string, { ref: StoredFileRef; bytes: Buffer | null; alt?: string }>();
   readonly #views: StoredView[] = [];
   #viewCounter = 0;
+  /** trigger_id → the user it was handed out for */
+  readonly #triggers = new Map<string, string>();
   readonly #events = new EventEmitter();
   #tsCounter = 0;
   #autoChannelCounter = 0;
@@ -307,25 +325,65 @@ export class ConversationStore {
     return true;
   }
 
-  /** Remembers a file handed an upload URL (`files.getUploadURLExternal`), before its bytes arrive. */
-  /** Records a modal the bot opened; returns its id (`V…`). */
+  /** Notes whose action a trigger_id came with, so the modal the bot opens with it is shown to that user. */
+  rememberTrigger(triggerId: string, user: string): void {
+    this.#triggers.set(triggerId, user);
+    for (const oldest of this.#triggers.keys()) {
+      if (this.#triggers.size <= MAX_TRIGGERS) break;
+      this.#triggers.delete(oldest);
+    }
+  }
+
+  /** Records a modal the bot opened (its user is the trigger's) and tells the listeners. */
   openView(triggerId: string, view: Record<string, unknown>): StoredView {
     this.#viewCounter += 1;
-    const stored = {
+    const user = this.#triggers.get(triggerId);
+    const stored: StoredView = {
       id: `V${String(this.#viewCounter).padStart(8, '0')}`,
       triggerId,
+      ...(user !== undefined ? { user } : {}),
       view,
       openedAt: Date.now(),
     };
     this.#views.push(stored);
+    this.emit({ type: 'view', view: stored });
     return stored;
   }
 
-  /** Modals opened so far, oldest first. */
+  /** Modals opened so far, submitted and closed ones too, oldest first. */
   views(): readonly StoredView[] {
     return this.#views;
   }
 
+  view(id: string): StoredView | undefined {
+    return this.#views.find((v) => v.id === id);
+  }
+
+  /** Modals neither submitted nor closed, oldest first; with `viewer`, only those that user may see. */
+  openViews(viewer?: string): StoredView[] {
+    return this.#views.filter((v) => isOpen(v) && viewableBy(v, viewer));
+  }
+
+  /** Replaces an open modal's content in place (`response_action: update`); false when it is not open. */
+  updateView(id: string, view: Record<string, unknown>): boolean {
+    const stored = this.view(id);
+    if (!stored || !isOpen(stored)) return false;
+    stored.view = view;
+    this.emit({ type: 'view', view: stored });
+    return true;
+  }
+
+  /** Marks an open modal submitted by `submittedBy`, or else closed; false when it was not open. */
+  closeView(id: string, submittedBy?: string): boolean {
+    const stored = this.view(id);
+    if (!stored || !isOpen(stored)) return false;
+    if (submittedBy !== undefined) stored.submittedBy = submittedBy;
+    else stored.closedAt = Date.now();
+    this.emit({ type: 'view-closed', id, ...(stored.user !== undefined ? { user: stored.user } : {}) });
+    return true;
+  }
+
+  /** Remembers a file handed an upload URL (`files.getUploadURLExternal`), before its bytes arrive. */
   registerFile(id: string, name: string, alt?: string): void {
     this.#files.set(id, {
       ref: { id, name, title: name, mimetype: mimeTypeOf(null, name), size: 0 },
@@ -431,6 +489,15 @@ export function mimeTypeOf(bytes: Buffer | null, name: string): string {
 
 function key(channel: string, ts: string): string {
   return `${channel}/${ts}`;
+}
+
+function isOpen(view: StoredView): boolean {
+  return view.submittedBy === undefined && view.closedAt === undefined;
+}
+
+/** A modal is its user's alone; one whose trigger the stand-in did not hand out is anyone's. */
+export function viewableBy(view: Pick<StoredView, 'user'>, viewer: string | undefined): boolean {
+  return viewer === undefined || view.user === undefined || view.user === viewer;
 }
 
 function visibleTo(message: StoredMessage, viewer: string | undefined): boolean {

@@ -127,6 +127,19 @@ button, select, textarea { font: inherit; }
   box-shadow: 0 18px 48px rgba(0,0,0,.35); }
 .sk-modal h2 { margin: 0 0 12px; font-size: 22px; }
 .sk-modal-buttons { display: flex; justify-content: flex-end; gap: 8px; margin-top: 20px; }
+.sk-view { width: 520px; padding: 0; display: flex; flex-direction: column; max-height: 88vh; }
+.sk-view h2 { padding: 18px 24px 14px; margin: 0; border-bottom: 1px solid #ddd; }
+.sk-view-body { padding: 12px 24px; overflow-y: auto; }
+.sk-view .sk-modal-buttons { padding: 14px 24px; margin: 0; border-top: 1px solid #ddd; }
+.sk-input-block { margin: 12px 0 16px; }
+.sk-input-label { display: block; font-weight: 700; margin-bottom: 6px; }
+.sk-optional { font-weight: 400; color: #616061; }
+.sk-input { display: block; width: 100%; border: 1px solid #bbb; border-radius: 4px; padding: 8px 10px;
+  font: inherit; resize: vertical; }
+.sk-input:focus { outline: none; border-color: #1264a3; box-shadow: 0 0 0 1px #1264a3; }
+.sk-input-block.sk-invalid .sk-input { border-color: #e01e5a; }
+.sk-hint { color: #616061; font-size: 13px; margin-top: 4px; }
+.sk-field-error { color: #e01e5a; font-size: 13px; margin-top: 4px; }
 `;
 
 /** The page's own code: state from /ui/state, live changes from /ui/stream, actions to /ui/*. Same rules as the renderer. */
@@ -137,8 +150,12 @@ const APP_SCRIPT = String.raw`
   var S = {
     me: localStorage.getItem('standin.me') || '',
     users: [], usergroups: [], channels: [], messages: new Map(),
-    channel: null, thread: null, botConnected: false, live: false, resync: false, unread: {}
+    channel: null, thread: null, botConnected: false, live: false, resync: false, unread: {},
+    /** modals open for me, oldest first; the newest is shown, as Slack stacks them */
+    views: []
   };
+  /** the modal on screen: { id, back, dialog, general, onKey } */
+  var shown = null;
   var stream = null;
   var q = function (id) { return document.getElementById(id); };
 
@@ -153,6 +170,7 @@ const APP_SCRIPT = String.raw`
     return e;
   }
   function key(m) { return m.channel + '/' + m.ts; }
+  function str(v) { return typeof v === 'string' ? v : ''; }
   function cmpTs(a, b) {
     var x = a.split('.'), y = b.split('.');
     return (Number(x[0]) - Number(y[0])) || (Number((x[1] || '').padEnd(6, '0')) - Number((y[1] || '').padEnd(6, '0')));
@@ -208,9 +226,11 @@ const APP_SCRIPT = String.raw`
       }
       S.messages = new Map();
       st.messages.forEach(function (m) { S.messages.set(key(m), m); });
+      S.views = Array.isArray(st.views) ? st.views : [];
       fromHash();
       if (!S.channel || !channelById(S.channel)) S.channel = S.channels.length ? S.channels[0].id : null;
       renderAll();
+      renderModal(false);
     });
   }
 
@@ -256,6 +276,16 @@ const APP_SCRIPT = String.raw`
       S.botConnected = b.connected;
       if (b.url) S.bot = { url: b.url };
       renderStatus();
+    });
+    stream.addEventListener('view', function (ev) {
+      var v = JSON.parse(ev.data).view;
+      var i = S.views.findIndex(function (x) { return x.id === v.id; });
+      if (i >= 0) S.views[i] = v; else S.views.push(v);
+      // the bot replaced the modal on screen (response_action update): redraw it
+      renderModal(!!shown && shown.id === v.id);
+    });
+    stream.addEventListener('view-closed', function (ev) {
+      dropView(JSON.parse(ev.data).id);
     });
     stream.addEventListener('notice', function (ev) {
       var n = JSON.parse(ev.data);
@@ -509,6 +539,94 @@ const APP_SCRIPT = String.raw`
     confirmFirst(act.confirm, send);
   }
 
+  /**
+   * Shows the newest open modal. The one on screen is kept (and what was typed in it) unless another is newer or
+   * redraw asks for it to be built again.
+   */
+  function renderModal(redraw) {
+    var top = S.views.length ? S.views[S.views.length - 1] : null;
+    if (shown && (!top || shown.id !== top.id || redraw)) {
+      shown.back.remove();
+      document.removeEventListener('keydown', shown.onKey);
+      shown = null;
+    }
+    if (!top || shown) return;
+    var c = ctx();
+    var m = R.modal(top.view, c);
+    var body = h('div', 'sk-view-body');
+    m.blocks.forEach(function (node) { body.appendChild(R.toDom(node, document, null, c.origin)); });
+    var general = h('div', 'sk-view-errors');
+    var cancel = h('button', 'sk-button', [m.close], { type: 'button', 'data-testid': 'modal-cancel' });
+    var submitButton = m.submit === null ? null
+      : h('button', 'sk-button sk-primary', [m.submit], { type: 'button', 'data-testid': 'modal-submit' });
+    var dialog = h('div', 'sk-modal sk-view', [h('h2', null, [m.title]), general, body,
+      h('div', 'sk-modal-buttons', [cancel, submitButton])], {
+      role: 'dialog', 'aria-modal': 'true', 'aria-label': m.title, 'data-testid': 'modal', 'data-view-id': top.id,
+      'data-callback-id': str(top.view.callback_id)
+    });
+    var back = h('div', 'sk-modal-back', [dialog]);
+    var state = { id: top.id, back: back, dialog: dialog, general: general };
+    state.onKey = function (ev) { if (ev.key === 'Escape') cancelView(top); };
+    cancel.addEventListener('click', function () { cancelView(top); });
+    if (submitButton) submitButton.addEventListener('click', function () { submitModal(top, state, submitButton); });
+    document.addEventListener('keydown', state.onKey);
+    document.body.appendChild(back);
+    shown = state;
+    var first = dialog.querySelector('input, textarea');
+    if (first) first.focus(); else cancel.focus();
+  }
+
+  function dropView(id) {
+    S.views = S.views.filter(function (v) { return v.id !== id; });
+    renderModal(false);
+  }
+
+  /** each message under its input block (by block_id); one naming no input block is shown above them all */
+  function showViewErrors(state, errors) {
+    state.dialog.querySelectorAll('.sk-field-error').forEach(function (e) { e.remove(); });
+    state.dialog.querySelectorAll('.sk-invalid').forEach(function (e) { e.classList.remove('sk-invalid'); });
+    var blocks = Array.prototype.slice.call(state.dialog.querySelectorAll('.sk-input-block'));
+    Object.keys(errors).forEach(function (blockId) {
+      var note = h('div', 'sk-field-error', [String(errors[blockId])],
+        { 'data-testid': 'modal-error-' + blockId, role: 'alert' });
+      var owner = blocks.find(function (b) { return b.getAttribute('data-block-id') === blockId; });
+      if (owner) { owner.classList.add('sk-invalid'); owner.appendChild(note); } else state.general.appendChild(note);
+    });
+  }
+
+  function submitModal(v, state, button) {
+    var values = {};
+    var missing = {};
+    state.dialog.querySelectorAll('input[data-action-id], textarea[data-action-id]').forEach(function (f) {
+      values[f.getAttribute('data-action-id')] = f.value;
+      // Slack itself refuses an empty required field; the bot never hears of it
+      if (f.getAttribute('data-required') === 'true' && !f.value.trim())
+        missing[f.getAttribute('data-block-id')] = 'Please complete this required field.';
+    });
+    showViewErrors(state, missing);
+    if (Object.keys(missing).length) return;
+    button.disabled = true;
+    post('/ui/view', { callbackId: str(v.view.callback_id), viewId: v.id, user: S.me, values: values })
+      .then(function (res) {
+        button.disabled = false;
+        if (res.status === 404 && res.json.error === 'view_not_found') { dropView(v.id); reportFailure(res); return; }
+        if (res.status !== 200) { reportFailure(res); return; }
+        if (res.json.errors) { showViewErrors(state, res.json.errors); return; }
+        if (res.json.closed) { dropView(v.id); return; }
+        // the bot failed or replaced the modal: Slack keeps it open (a replacement arrives on the stream)
+        if (res.json.bot && (res.json.bot.status < 200 || res.json.bot.status > 299))
+          showViewErrors(state, { '': 'We had some trouble connecting. Try again?' });
+      }, function (err) { button.disabled = false; notice('error', 'The stand-in did not answer: ' + err); });
+  }
+
+  /** closed here at once; the stand-in is told so that it stays closed on reload */
+  function cancelView(v) {
+    dropView(v.id);
+    post('/ui/view/close', { viewId: v.id, user: S.me }).then(function (res) {
+      if (res.status !== 404) reportFailure(res);
+    }, function (err) { notice('error', 'The stand-in did not answer: ' + err); });
+  }
+
   function submit(textarea, threadTs) {
     var text = textarea.value.trim();
     if (!text || !S.channel) return;
@@ -611,7 +729,9 @@ let cached: StandInPage | undefined;
 /**
  * The stand-in's Slack-like page: self-contained (inline CSS and JS, nothing fetched from elsewhere), rendering from
  * `/ui/state` and `/ui/stream`. Stable hooks for browser tests: `data-testid` `message` (with `data-ts`,
- * `data-channel`), `thread`, `composer`, `thread-composer`, `channel`, `user-select`, `notice`, `confirm-dialog`.
+ * `data-channel`), `thread`, `composer`, `thread-composer`, `channel`, `user-select`, `notice`, `confirm-dialog`,
+ * and for the modal the bot opened: `modal` (with `data-view-id`), `modal-input-<action_id>`, `modal-submit`,
+ * `modal-cancel`, `modal-error-<block_id>`.
  */
 export function standInPage(): StandInPage {
   if (cached) return cached;

@@ -32,9 +32,10 @@ var SlackRender = (function () {
     'November', 'December'];
   var DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
   var TAGS = { div: 1, span: 1, b: 1, i: 1, s: 1, code: 1, pre: 1, blockquote: 1, a: 1, br: 1, hr: 1, img: 1,
-    button: 1, select: 1, option: 1, figure: 1, figcaption: 1, ul: 1, ol: 1, li: 1, small: 1 };
+    button: 1, select: 1, option: 1, figure: 1, figcaption: 1, ul: 1, ol: 1, li: 1, small: 1, label: 1, input: 1,
+    textarea: 1 };
   var ATTRS = { href: 1, src: 1, alt: 1, title: 1, target: 1, rel: 1, type: 1, value: 1, disabled: 1, selected: 1,
-    role: 1, download: 1 };
+    role: 1, download: 1, id: 1, 'for': 1, placeholder: 1, maxlength: 1, rows: 1 };
 
   function own(o, k) { return Object.prototype.hasOwnProperty.call(o, k); }
   function t(text) { return { text: String(text) }; }
@@ -397,6 +398,62 @@ var SlackRender = (function () {
     return (Array.isArray(list) ? list : []).map(function (b) { return block(b, ctx); });
   }
 
+  /**
+   * an input block: its label (marked when optional), a text input carrying the ids a submission is keyed by, and
+   * its hint. Missing ids get the same stand-ins submitView uses (block-<i>, input-<i>).
+   */
+  function inputBlock(b, index, ctx) {
+    var e = b.element && typeof b.element === 'object' ? b.element : {};
+    var blockId = str(b.block_id) || 'block-' + index;
+    var actionId = str(e.action_id) || 'input-' + index;
+    var fieldId = 'sk-modal-field-' + index;
+    var label = [plain(b.label)];
+    if (b.optional === true) label.push(el('span', 'sk-optional', [t(' (optional)')]));
+    var kids = [el('label', 'sk-input-label', label, { 'for': fieldId })];
+    if (e.type === 'plain_text_input') {
+      var attrs = { id: fieldId, 'data-testid': 'modal-input-' + actionId, 'data-action-id': actionId,
+        'data-block-id': blockId };
+      if (b.optional !== true) attrs['data-required'] = 'true';
+      if (e.placeholder) attrs.placeholder = str(e.placeholder.text);
+      if (typeof e.max_length === 'number' && e.max_length > 0) attrs.maxlength = String(e.max_length);
+      var initial = str(e.initial_value);
+      if (e.multiline === true) {
+        attrs.rows = '4';
+        kids.push(el('textarea', 'sk-input', initial ? [t(initial)] : [], attrs));
+      } else {
+        attrs.type = 'text';
+        if (initial) attrs.value = initial;
+        kids.push(el('input', 'sk-input', [], attrs));
+      }
+    } else {
+      kids.push(unsupported('a ' + (str(e.type) || 'missing') + ' input'));
+    }
+    if (b.hint) kids.push(el('div', 'sk-hint', [plain(b.hint)]));
+    return el('div', 'sk-block sk-input-block', kids, { 'data-block-id': blockId });
+  }
+
+  /**
+   * a modal (views.open's view): its title, its blocks (input blocks as labelled text inputs, the rest as in a
+   * message) and the texts of its buttons; submit is null when the modal has none (Slack shows only Close then)
+   */
+  function modal(view, ctx) {
+    ctx = ctx || {};
+    view = view && typeof view === 'object' ? view : {};
+    var list = Array.isArray(view.blocks) ? view.blocks : [];
+    var hasInput = false;
+    var nodes = list.map(function (b, i) {
+      if (!b || typeof b !== 'object' || b.type !== 'input') return block(b, ctx);
+      hasInput = true;
+      return inputBlock(b, i, ctx);
+    });
+    return {
+      title: view.title ? plain(view.title).text : '',
+      blocks: nodes,
+      submit: view.submit ? plain(view.submit).text : hasInput ? 'Submit' : null,
+      close: view.close ? plain(view.close).text : view.submit || hasInput ? 'Cancel' : 'Close'
+    };
+  }
+
   function size(bytes) {
     return bytes >= 1048576 ? (bytes / 1048576).toFixed(1) + ' MB'
       : bytes >= 1024 ? Math.round(bytes / 1024) + ' kB' : bytes + ' B';
@@ -486,7 +543,7 @@ var SlackRender = (function () {
     return e;
   }
 
-  return { mrkdwn: mrkdwn, blocks: blocks, body: body, attachments: attachments, files: files,
+  return { mrkdwn: mrkdwn, blocks: blocks, body: body, attachments: attachments, files: files, modal: modal,
     formatDate: formatDate, safeHref: safeHref, safeSrc: safeSrc, toDom: toDom, emojify: emojify };
 })();
 `;
@@ -513,11 +570,21 @@ export interface RenderContext {
   now?: Date;
 }
 
+/** A modal as the renderer lays it out; `submit` is null when the modal has no submit button. */
+export interface RenderedModal {
+  title: string;
+  blocks: RenderNode[];
+  submit: string | null;
+  close: string;
+}
+
 /** The renderer's functions, as the page has them. */
 export interface SlackRenderer {
   mrkdwn(text: string, ctx?: RenderContext): RenderNode[];
   blocks(blocks: unknown[], ctx?: RenderContext): RenderNode[];
   body(message: Record<string, unknown>, ctx?: RenderContext): RenderNode[];
+  /** a views.open view: title, blocks (input blocks as text inputs) and button texts */
+  modal(view: Record<string, unknown>, ctx?: RenderContext): RenderedModal;
   formatDate(unix: string, format: string, fallback: string, now?: Date): string;
   safeHref(url: string): string | null;
   safeSrc(src: string, origin?: string): string | null;

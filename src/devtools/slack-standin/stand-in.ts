@@ -6,9 +6,11 @@ import {
   type BotAnswer,
   type BotConnection,
   type ClickOptions,
+  type CloseViewOptions,
   type ResponseUrlPost,
   type SubmitViewOptions,
   UserActions,
+  type ViewSubmission,
 } from './act-as-user.js';
 import { ConversationStore, DEFAULT_CHANNELS, DEFAULT_USERS, type StoredMessage } from './conversations.js';
 import { routeUi } from './ui-routes.js';
@@ -19,8 +21,10 @@ export type {
   BotAnswer,
   BotConnection,
   ClickOptions,
+  CloseViewOptions,
   ResponseUrlPost,
   SubmitViewOptions,
+  ViewSubmission,
 } from './act-as-user.js';
 export { StandInError } from './act-as-user.js';
 export type {
@@ -28,6 +32,7 @@ export type {
   StandInUser,
   StandInUsergroup,
   StoredMessage,
+  StoredView,
 } from './conversations.js';
 export { ConversationStore } from './conversations.js';
 
@@ -83,8 +88,13 @@ export interface SlackStub {
   mention(text: string, opts?: ActOptions): Promise<BotAnswer & { ts: string; eventId: string }>;
   /** a click on a button (or a select's option) of a stored message, sent as `block_actions` */
   click(opts: ClickOptions): Promise<BotAnswer & { responseUrl: string }>;
-  /** submits the newest modal the bot opened with this callback_id, as `view_submission` */
-  submitView(opts: SubmitViewOptions): Promise<BotAnswer & { viewId: string }>;
+  /**
+   * submits a modal the bot opened (`viewId`, else the newest open one with this callback_id), as `view_submission`;
+   * it stays open when the bot answers `response_action: errors` (see `errors`)
+   */
+  submitView(opts: SubmitViewOptions): Promise<ViewSubmission>;
+  /** closes an open modal without submitting; the bot hears of it (`view_closed`) only if it set notify_on_close */
+  closeView(opts: CloseViewOptions): Promise<{ viewId: string; notified: BotAnswer | null }>;
   /** a plain message a person typed: stored, not sent to the bot */
   say(text: string, opts?: ActOptions): StoredMessage;
   /** polls until `predicate(calls)` holds; rejects listing the calls seen after `timeoutMs` (default 10_000) */
@@ -301,6 +311,7 @@ export async function startSlackStub(options: SlackStubOptions = {}): Promise<Sl
     mention: (text, actOpts) => actions.mention(text, actOpts),
     click: (clickOpts) => actions.click(clickOpts),
     submitView: (viewOpts) => actions.submitView(viewOpts),
+    closeView: (viewOpts) => actions.closeView(viewOpts),
     say: (text, actOpts) => actions.say(text, actOpts),
     async waitFor(predicate, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;

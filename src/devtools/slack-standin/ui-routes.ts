@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { StandInError, type UserActions } from './act-as-user.js';
-import { BOT_USER, type ConversationStore, type StoreEvent } from './conversations.js';
+import { BOT_USER, type ConversationStore, type StoreEvent, viewableBy } from './conversations.js';
 import { standInPage } from './page.js';
 import { TEAM_ID, TEAM_NAME } from './web-api.js';
 
@@ -34,6 +34,23 @@ export const UiActionRequest = z.object({
 });
 export type UiActionRequest = z.infer<typeof UiActionRequest>;
 
+const ViewId = z.string().regex(/^V[A-Z0-9]{2,}$/, { error: 'expected a modal id like V00000001' });
+
+/** Body of `POST /ui/view`: the person submits a modal with what they typed. */
+export const UiViewSubmitRequest = z.object({
+  /** empty for a modal opened without one */
+  callbackId: z.string({ error: "expected the modal's callback_id" }).max(255),
+  viewId: ViewId,
+  user: Ref.optional(),
+  /** what was typed, by the input element's action_id; Slack's text inputs hold at most 3000 characters */
+  values: z.record(z.string().min(1).max(255), z.string().max(3000)).default({}),
+});
+export type UiViewSubmitRequest = z.infer<typeof UiViewSubmitRequest>;
+
+/** Body of `POST /ui/view/close`: the person closes a modal without submitting. */
+export const UiViewCloseRequest = z.object({ viewId: ViewId, user: Ref.optional() });
+export type UiViewCloseRequest = z.infer<typeof UiViewCloseRequest>;
+
 /** of a JSON body the page or a response_url poster sends; bytes */
 const MAX_BODY_BYTES = 1024 * 1024;
 /** SSE comment lines keep idle connections (and proxies) from giving up; milliseconds */
@@ -50,8 +67,8 @@ export interface UiDeps {
 
 /**
  * The page and what it talks to: `GET /`, `GET /ui/state`, `GET /ui/stream` (SSE), `POST /ui/{command,mention,
- * action,message}`, the uploaded files at `GET /files/<id>`, and `POST /response/<id>` for the bot's response_url
- * answers. Returns false for any other path.
+ * action,message,view,view/close}`, the uploaded files at `GET /files/<id>`, and `POST /response/<id>` for the bot's
+ * response_url answers. Returns false for any other path.
  */
 export async function routeUi(req: IncomingMessage, res: ServerResponse, deps: UiDeps): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -108,22 +125,27 @@ export async function routeUi(req: IncomingMessage, res: ServerResponse, deps: U
     sendJson(res, answer.status, answer.body);
     return true;
   }
-  const action = /^\/ui\/(command|mention|action|message)$/.exec(path)?.[1];
+  const action = /^\/ui\/(command|mention|action|message|view|view\/close)$/.exec(path)?.[1];
   if (action === undefined) return false;
   if (method !== 'POST') {
     sendJson(res, 405, { ok: false, error: 'method_not_allowed', message: `${path} takes POST` });
     return true;
   }
-  await handleAction(req, res, deps, action as 'command' | 'mention' | 'action' | 'message');
+  if (action === 'view' || action === 'view/close') await handleView(req, res, deps, action);
+  else await handleAction(req, res, deps, action as 'command' | 'mention' | 'action' | 'message');
   return true;
 }
 
-async function handleAction(
+/**
+ * The body of a page action, checked: same origin, JSON, within size, valid for `schema`. Undefined (with the
+ * refusal already sent) otherwise.
+ */
+async function readPageRequest<T>(
   req: IncomingMessage,
   res: ServerResponse,
   deps: UiDeps,
-  action: 'command' | 'mention' | 'action' | 'message',
-): Promise<void> {
+  schema: z.ZodType<T>,
+): Promise<T | undefined> {
   // A page on another site can POST here from this person's browser: only same-origin JSON is taken (a
   // cross-site JSON POST needs a preflight this server never grants).
   const origin = req.headers.origin;
@@ -134,7 +156,7 @@ async function handleAction(
       error: 'forbidden_origin',
       message: `requests from ${origin} are refused`,
     });
-    return;
+    return undefined;
   }
   const mediaType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (mediaType !== 'application/json') {
@@ -143,7 +165,7 @@ async function handleAction(
       error: 'unsupported_media_type',
       message: 'send the body as application/json',
     });
-    return;
+    return undefined;
   }
   const raw = await readLimited(req);
   if (raw === null) {
@@ -152,7 +174,7 @@ async function handleAction(
       error: 'too_large',
       message: `the body is over ${MAX_BODY_BYTES} bytes`,
     });
-    return;
+    return undefined;
   }
   let json: unknown;
   try {
@@ -164,9 +186,8 @@ async function handleAction(
       field: '(body)',
       message: '(body): not JSON',
     });
-    return;
+    return undefined;
   }
-  const schema = action === 'action' ? UiActionRequest : UiTypedRequest;
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -177,11 +198,23 @@ async function handleAction(
       field,
       message: `${field}: ${issue?.message ?? 'invalid'}`,
     });
-    return;
+    return undefined;
   }
+  return parsed.data;
+}
+
+async function handleAction(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: UiDeps,
+  action: 'command' | 'mention' | 'action' | 'message',
+): Promise<void> {
+  const schema = action === 'action' ? UiActionRequest : UiTypedRequest;
+  const body = await readPageRequest<UiActionRequest | UiTypedRequest>(req, res, deps, schema);
+  if (body === undefined) return;
   try {
     if (action === 'action') {
-      const input = parsed.data as UiActionRequest;
+      const input = body as UiActionRequest;
       const bot = await deps.actions.click({
         ts: input.ts,
         actionId: input.actionId,
@@ -192,7 +225,7 @@ async function handleAction(
       sendJson(res, 200, { ok: true, bot: botPart(bot) });
       return;
     }
-    const input = parsed.data as UiTypedRequest;
+    const input = body as UiTypedRequest;
     const where = {
       ...(input.user ? { user: input.user } : {}),
       ...(input.channel ? { channel: input.channel } : {}),
@@ -208,6 +241,52 @@ async function handleAction(
       const bot = await deps.actions.mention(input.text, where);
       sendJson(res, 200, { ok: true, ts: bot.ts, bot: botPart(bot) });
     }
+  } catch (err) {
+    if (err instanceof StandInError) {
+      sendJson(res, err.status, { ok: false, error: err.code, message: err.message });
+      return;
+    }
+    throw err;
+  }
+}
+
+/** A modal submitted (the answer says whether it closed, or the errors to show) or closed by the person. */
+async function handleView(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: UiDeps,
+  action: 'view' | 'view/close',
+): Promise<void> {
+  try {
+    if (action === 'view') {
+      const input = await readPageRequest(req, res, deps, UiViewSubmitRequest);
+      if (input === undefined) return;
+      const submitted = await deps.actions.submitView({
+        callbackId: input.callbackId,
+        viewId: input.viewId,
+        values: input.values,
+        ...(input.user ? { user: input.user } : {}),
+      });
+      sendJson(res, 200, {
+        ok: true,
+        viewId: submitted.viewId,
+        closed: submitted.closed,
+        ...(submitted.errors ? { errors: submitted.errors } : {}),
+        bot: botPart(submitted),
+      });
+      return;
+    }
+    const input = await readPageRequest(req, res, deps, UiViewCloseRequest);
+    if (input === undefined) return;
+    const closed = await deps.actions.closeView({
+      viewId: input.viewId,
+      ...(input.user ? { user: input.user } : {}),
+    });
+    sendJson(res, 200, {
+      ok: true,
+      viewId: closed.viewId,
+      ...(closed.notified ? { bot: botPart(closed.notified) } : {}),
+    });
   } catch (err) {
     if (err instanceof StandInError) {
       sendJson(res, err.status, { ok: false, error: err.code, message: err.message });
@@ -245,6 +324,8 @@ function stateOf(deps: UiDeps, viewer: string): Record<string, unknown> {
     usergroups: store.usergroups(),
     channels: store.channels(),
     messages: store.messages({ viewer }),
+    /** modals open for this person (or anyone's), oldest first: the page shows the newest */
+    views: store.openViews(viewer),
   };
 }
 
@@ -252,6 +333,8 @@ function visibleEvent(event: StoreEvent, viewer: string): boolean {
   if (event.type === 'message')
     return event.message.ephemeralTo === undefined || event.message.ephemeralTo === viewer;
   if (event.type === 'deleted') return event.ephemeralTo === undefined || event.ephemeralTo === viewer;
+  if (event.type === 'view') return viewableBy(event.view, viewer);
+  if (event.type === 'view-closed') return viewableBy(event, viewer);
   return true;
 }
 

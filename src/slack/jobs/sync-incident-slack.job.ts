@@ -2,10 +2,12 @@ import type { WebClient } from '@slack/web-api';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import {
   INCIDENT_COLUMNS,
+  type Incident,
   type IncidentRow,
   incidentFromRow,
   incidentRef,
 } from '../../incidents/incident.js';
+import { findSimilarIncidents } from '../../incidents/similar-incidents.js';
 import { listTimeline } from '../../incidents/timeline.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
@@ -20,6 +22,7 @@ import { buildDiagnosticsSummary } from '../blocks/diagnostics-summary.js';
 import { buildActionFeedbackMessage } from '../blocks/feedback.js';
 import { buildIncidentCard, buildTimelineMessage } from '../blocks/incident-card.js';
 import { fitMessage, type SlackMessage } from '../blocks/limits.js';
+import { buildSimilarMessage } from '../blocks/similar.js';
 import { type ChartRenderer, inThreadRenderer } from '../charts/chart-renderer.js';
 import { summaryViewOf } from '../diagnostics-view.js';
 import { escalationMessage, type ReassignCandidates } from '../escalation-view.js';
@@ -245,6 +248,7 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
     if (chunk.length === events.length && events.length < DIGEST_SIZE) break;
   }
   if (unsaved) await saveProgress(tx, incidentId, postedRevision, postedEventId);
+  await postSeenBefore(tx, incident, message, deps);
   await postFeedbackPrompts(tx, incidentId, message, deps);
   await updateThreadRecords(tx, incidentId, deps);
   await postAnomalyCharts(tx, incidentId, message, deps);
@@ -330,6 +334,47 @@ async function postThreadRecord(
     `INSERT INTO slack_thread_messages (incident_id, key, channel, ts, posted_revision) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (incident_id, key) DO NOTHING`,
     [incidentId, key, thread.channel, res.ts, view.revision],
+  );
+}
+
+/** similar past incidents worth a look on a new incident; at most this many */
+const SEEN_BEFORE_LIMIT = 3;
+
+/**
+ * "Seen before": the past incidents most like a new one, and how each ended, once in its thread while it is open.
+ * Nothing is posted when none is similar.
+ */
+async function postSeenBefore(
+  tx: Tx,
+  incident: Incident,
+  thread: { channel: string; ts: string },
+  deps: SyncDeps,
+): Promise<void> {
+  if (incident.status === 'resolved') return;
+  const key = `similar:${incident.id}`;
+  const existing = await tx.query('SELECT 1 FROM slack_thread_messages WHERE incident_id = $1 AND key = $2', [
+    incident.id,
+    key,
+  ]);
+  if ((existing.rowCount ?? 0) > 0) return;
+  const items = await findSimilarIncidents(deps.db, incident, { limit: SEEN_BEFORE_LIMIT });
+  let ts = 'none';
+  if (items.length > 0) {
+    const similar = buildSimilarMessage(incidentRef(incident.id), items);
+    const res = await deps.slack.chat.postMessage({
+      channel: thread.channel,
+      thread_ts: thread.ts,
+      text: similar.text,
+      blocks: similar.blocks,
+      unfurl_links: false,
+    });
+    ts = res.ts ?? 'posted';
+  }
+  // recorded either way: the look happens once per incident
+  await tx.query(
+    `INSERT INTO slack_thread_messages (incident_id, key, channel, ts, posted_revision) VALUES ($1, $2, $3, $4, 0)
+     ON CONFLICT (incident_id, key) DO NOTHING`,
+    [incident.id, key, thread.channel, ts],
   );
 }
 

@@ -4,15 +4,13 @@ import { loadDetectionQueries, startPoller } from './detection/prometheus-poller
 import { escalationHandlers } from './escalation/jobs/escalation.jobs.js';
 import type { Logger } from './logger.js';
 import { type AnyJobHandler, startWorkers, type Workers } from './queue/queues.js';
+import { createReconciler, RECONCILE_INTERVAL_MS } from './reconciler.js';
 import { remediationHandlers } from './remediation/jobs/handlers.js';
-import { sweepRemediation } from './remediation/sweep.js';
 import { decideHandler } from './runbooks/jobs/decide.job.js';
 import { diagnoseHandler } from './runbooks/jobs/diagnose.job.js';
 import { runDiagnosticHandler } from './runbooks/jobs/run-diagnostic.job.js';
-import { sweepDiagnoses } from './runbooks/sweep.js';
 import { type RunningServer, startServer } from './server.js';
 import { syncIncidentSlackHandler } from './slack/jobs/sync-incident-slack.job.js';
-import { sweepSlackBacklog } from './slack/sweep.js';
 import { ensureDatabase, runMigrations } from './store/migrate.js';
 
 export type Role = 'web' | 'worker' | 'all';
@@ -24,9 +22,6 @@ export interface RunningApp {
   /** graceful: stop taking requests and jobs, finish or hand back the current jobs, close connections */
   stop(): Promise<void>;
 }
-
-/** every 10 minutes; milliseconds */
-const SWEEP_INTERVAL_MS = 10 * 60_000;
 
 /** Job handlers of this build; each job kind must have exactly one (startWorkers enforces it). */
 export function jobHandlers(ctx: AppContext): AnyJobHandler[] {
@@ -65,33 +60,15 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
     log.warn('SLACK_BOT_TOKEN is not set: incidents are recorded but nothing is posted to Slack');
   let workers: Workers | null = null;
   let sweepTimer: NodeJS.Timeout | undefined;
+  let stopWatchingRedis: (() => void) | undefined;
   let escalationTimer: NodeJS.Timeout | undefined;
   let stopPoller: (() => void) | undefined;
   if (role !== 'web') {
     workers = startWorkers(ctx.queueSettings, jobHandlers(ctx), log);
-    const sweep = () =>
-      sweepSlackBacklog(ctx, String(Math.floor(Date.now() / SWEEP_INTERVAL_MS)))
-        .then((n) => n > 0 && log.info({ incidents: n }, 'Slack sweep re-enqueued cards behind Postgres'))
-        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'Slack sweep failed'));
-    const sweepRunbooks = () => {
-      if (ctx.runbooks.catalog.list().length === 0) return;
-      const window = String(Math.floor(Date.now() / SWEEP_INTERVAL_MS));
-      sweepDiagnoses(ctx, window)
-        .then((n) => n > 0 && log.info({ incidents: n }, 'diagnosis sweep re-enqueued runs Redis lost'))
-        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'diagnosis sweep failed'));
-      sweepRemediation({ db: ctx.db, queues: ctx.queues, actionTimeoutMs: config.ACTION_TIMEOUT_MS }, window)
-        .then((n) => n > 0 && log.info({ jobs: n }, 'remediation sweep re-enqueued work Redis lost'))
-        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'remediation sweep failed'));
-    };
-    const sweepLearning = () => {
-      ctx.learning
-        .sweep(String(Math.floor(Date.now() / SWEEP_INTERVAL_MS)))
-        .then((n) => n > 0 && log.info({ jobs: n }, 'learning sweep enqueued postmortems or suggestions'))
-        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'learning sweep failed'));
-    };
-    void sweep();
-    sweepRunbooks();
-    sweepLearning();
+    // Postgres says what is pending; Redis may have lost it (a fresh start, or it came back empty after an outage)
+    const reconciler = createReconciler(ctx);
+    void reconciler.reconcile('startup');
+    stopWatchingRedis = reconciler.watchRedis();
     if (config.DETECTION_QUERIES_FILE && config.PROMETHEUS_URL) {
       const prometheusUrl = config.PROMETHEUS_URL;
       const queries = await loadDetectionQueries(config.DETECTION_QUERIES_FILE);
@@ -112,20 +89,15 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
     } else if (config.DETECTION_QUERIES_FILE) {
       log.warn('DETECTION_QUERIES_FILE is set but PROMETHEUS_URL is not: no polling');
     }
-    // escalation timers are minutes, so their sweep runs far more often than the others
+    // escalation timers are minutes, so their sweep runs far more often than the reconciler's other parts
     const sweepEscalations = () =>
       ctx.escalations
         .sweep(String(Math.floor(Date.now() / config.ESCALATION_SWEEP_MS)))
         .then((n) => n > 0 && log.debug({ jobs: n }, 'escalation sweep enqueued work'))
         .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'escalation sweep failed'));
-    void sweepEscalations();
     escalationTimer = setInterval(() => void sweepEscalations(), config.ESCALATION_SWEEP_MS);
     escalationTimer.unref();
-    sweepTimer = setInterval(() => {
-      void sweep();
-      sweepRunbooks();
-      sweepLearning();
-    }, SWEEP_INTERVAL_MS);
+    sweepTimer = setInterval(() => void reconciler.reconcile('periodic'), RECONCILE_INTERVAL_MS);
     sweepTimer.unref();
   }
   let server: RunningServer | null = null;
@@ -135,6 +107,7 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
     // a port in use: let go of what already runs, so the process can exit with the error instead of hanging
     clearInterval(sweepTimer);
     clearInterval(escalationTimer);
+    stopWatchingRedis?.();
     stopPoller?.();
     await workers?.close().catch(() => {});
     await ctx.close().catch(() => {});
@@ -154,6 +127,7 @@ export async function startApp(config: Config, log: Logger, role: Role = 'all'):
       stopping ??= (async () => {
         clearInterval(sweepTimer);
         clearInterval(escalationTimer);
+        stopWatchingRedis?.();
         stopPoller?.();
         await server?.close();
         await workers?.close();

@@ -11,7 +11,10 @@ import { recordDeployEvents } from './store/deploy-events-repo.js';
 /** SLIs on /metrics are recomputed at most this often; milliseconds */
 const SLI_CACHE_MS = 60_000;
 
-/** `/healthz` (process up), `/readyz` (Postgres and Redis answer), `/metrics` (Prometheus text format). */
+/**
+ * `/healthz` (process up), `/readyz` (200 ready; 200 `degraded` when only Redis is down, since alerts are still
+ * accepted; 503 when Postgres is down), `/metrics` (Prometheus text format).
+ */
 function buildOpsRoutes(ctx: AppContext): HttpRoute[] {
   let sliCache: { at: number; text: string } | null = null;
   return [
@@ -30,8 +33,21 @@ function buildOpsRoutes(ctx: AppContext): HttpRoute[] {
         };
         Promise.all([check(() => ctx.db.query('SELECT 1')), check(() => ctx.redis.ping())])
           .then(([postgres, redis]) => {
-            const ready = postgres === 'ok' && redis === 'ok';
-            sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', postgres, redis });
+            if (postgres !== 'ok') {
+              // nothing can be accepted without the source of truth: senders get 503 and retry
+              sendJson(res, 503, { status: 'not ready', postgres, redis });
+            } else if (redis !== 'ok') {
+              // alerts are still stored (2xx); the reconciler queues their work when Redis is back
+              sendJson(res, 200, {
+                status: 'degraded',
+                postgres,
+                redis,
+                degraded:
+                  'alerts are accepted and stored; diagnosis, remediation, Slack posts and pages wait for Redis',
+              });
+            } else {
+              sendJson(res, 200, { status: 'ready', postgres, redis });
+            }
           })
           .catch(() => sendJson(res, 500, { status: 'error' }));
       },

@@ -63,8 +63,9 @@ export function severityFromLabels(labels: Record<string, string>, fallback: Sev
   for (const key of ['severity', 'priority', 'level']) {
     const value = labels[key];
     if (value === undefined) continue;
-    const mapped = SEVERITY_ALIASES[value.trim().toLowerCase()];
-    if (mapped) return mapped;
+    const alias = value.trim().toLowerCase();
+    // own keys only: a label value like "constructor" must not find Object.prototype's members
+    if (Object.hasOwn(SEVERITY_ALIASES, alias)) return SEVERITY_ALIASES[alias] as Severity;
   }
   return fallback;
 }
@@ -94,14 +95,24 @@ export function fingerprintOf(source: string, labels: Record<string, string>): s
   return hash.digest('hex').slice(0, 16);
 }
 
-/** Alertmanager and Grafana send `0001-01-01T00:00:00Z` for "no end time". */
+/** Years RFC 3339 can write and Postgres can store (it has no year 0, and JS dates past 9999 print as `+010000`). */
+function isStorableYear(date: Date): boolean {
+  const year = date.getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}
+
+/** Alertmanager and Grafana send `0001-01-01T00:00:00Z` for "no end time"; an unstorable year means none either. */
 export function parseEndsAt(value: string | undefined | null): Date | null {
   if (!value) return null;
   const date = new Date(value);
-  return Number.isNaN(date.getTime()) || date.getUTCFullYear() <= 1 ? null : date;
+  return Number.isNaN(date.getTime()) || date.getUTCFullYear() <= 1 || !isStorableYear(date) ? null : date;
 }
 
-/** RFC 3339 timestamp as senders write it (offsets allowed, fractional seconds of any length). */
-export const Timestamp = z
-  .string()
-  .refine((v) => !Number.isNaN(Date.parse(v)), { error: 'expected an RFC 3339 timestamp' });
+/** RFC 3339 timestamp as senders write it (offsets allowed, fractional seconds of any length), years 0001–9999. */
+export const Timestamp = z.string().refine(
+  (v) => {
+    const date = new Date(v);
+    return !Number.isNaN(date.getTime()) && isStorableYear(date);
+  },
+  { error: 'expected an RFC 3339 timestamp (years 0001–9999)' },
+);

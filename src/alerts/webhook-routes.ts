@@ -154,6 +154,61 @@ export function describeIssues(issues: z.core.$ZodIssue[]): string[] {
     .map((issue) => `${issue.path.length ? issue.path.join('.') : '(body)'}: ${issue.message}`);
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** JSON is UTF-8 (RFC 8259): other bytes are refused (400) rather than silently turned into U+FFFD. */
+export function decodeUtf8Body(body: Buffer): string {
+  try {
+    return strictUtf8.decode(body);
+  } catch {
+    throw new HttpError(400, 'invalid_encoding', 'body is not valid UTF-8 text');
+  }
+}
+
+/**
+ * Bounds of what a body may hold, so everything accepted can be stored as jsonb: Postgres refuses lone UTF-16
+ * surrogates (`"\ud800"`), numbers past its numeric range, and nesting past its stack depth. No sender needs more.
+ */
+export const JSON_LIMITS = { maxDepth: 64, maxNumberChars: 100, maxExponent: 1000 } as const;
+
+/** The first thing in valid JSON text that Postgres could not store, as a message with its position; else null. */
+export function unstorableJsonProblem(text: string): string | null {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x22) inString = false;
+      else if (c === 0x5c) {
+        if (text[i + 1] === 'u') {
+          const unit = Number.parseInt(text.slice(i + 2, i + 6), 16);
+          if (unit >= 0xd800 && unit <= 0xdbff && /^\\u[dD][c-fC-F]/.test(text.slice(i + 6, i + 12))) i += 6;
+          else if (unit >= 0xd800 && unit <= 0xdfff)
+            return `unpaired UTF-16 surrogate \\u${text.slice(i + 2, i + 6)} at position ${i}`;
+          i += 5;
+        } else i += 1;
+      } else if (c >= 0xd800 && c <= 0xdfff) {
+        const next = text.charCodeAt(i + 1);
+        if (c > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff))
+          return `unpaired UTF-16 surrogate at position ${i}`;
+        i += 1;
+      }
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > JSON_LIMITS.maxDepth)
+        return `nesting deeper than ${JSON_LIMITS.maxDepth} levels at position ${i}`;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+    else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      const number = /^-?[0-9][0-9.eE+-]*/.exec(text.slice(i, i + JSON_LIMITS.maxNumberChars + 2))?.[0] ?? '';
+      const exponent = Math.abs(Number(/[eE]([+-]?\d+)$/.exec(number)?.[1] ?? 0));
+      if (number.length > JSON_LIMITS.maxNumberChars || exponent > JSON_LIMITS.maxExponent)
+        return `number at position ${i} is too large or too precise (at most ${JSON_LIMITS.maxNumberChars} characters, exponent within ±${JSON_LIMITS.maxExponent})`;
+      i += number.length - 1;
+    }
+  }
+  return null;
+}
+
 /** Parses, validates and decodes a JSON body: 415/400 with the field paths when it is not acceptable. */
 export function parseJsonBody(text: string, contentType: string | undefined): unknown {
   if (contentType && !/^application\/([a-z.+-]*\+)?json\b/i.test(contentType)) {
@@ -163,11 +218,15 @@ export function parseJsonBody(text: string, contentType: string | undefined): un
       `expected Content-Type application/json, got ${contentType}`,
     );
   }
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch (err) {
     throw new HttpError(400, 'malformed_json', `body is not valid JSON: ${(err as Error).message}`);
   }
+  const problem = unstorableJsonProblem(text);
+  if (problem) throw new HttpError(400, 'unstorable_payload', `body cannot be stored: ${problem}`);
+  return body;
 }
 
 /** What the detection module does with valid metric samples (each with its index in the request). */
@@ -289,7 +348,7 @@ function webhookRoute<T>(deps: WebhookRouteDeps, endpoint: WebhookEndpoint<T>): 
 
 async function receiveWebhook<T>(endpoint: WebhookEndpoint<T>, deps: WebhookRouteDeps, req: IncomingMessage) {
   checkBearer(req, deps.webhookToken);
-  const text = (await readBody(req, deps.maxBodyBytes)).toString('utf8');
+  const text = decodeUtf8Body(await readBody(req, deps.maxBodyBytes));
   const body = parseJsonBody(text, req.headers['content-type']);
   const parsed = endpoint.parse(body);
   if (!parsed.success) {

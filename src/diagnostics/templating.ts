@@ -53,7 +53,8 @@ export function lookupVar(vars: TemplateVars, name: string): string {
   }
   const root = match[1] as keyof TemplateVars;
   const key = match[2] as string;
-  const value = vars[root][key];
+  // own keys only: `{{labels.constructor}}` on an incident without that label is missing, not Object's constructor
+  const value = Object.hasOwn(vars[root], key) ? vars[root][key] : undefined;
   if (value === undefined)
     throw new TemplateError(`{{${name}}}: the incident has no ${root.replace(/s$/, '')} "${key}"`);
   return value;

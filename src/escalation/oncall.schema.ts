@@ -289,7 +289,14 @@ export class OncallError extends AppError {
 export function parseOncall(text: string, file: string): OncallConfig {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) throw new OncallError(doc.errors.map((e) => `${file}: ${e.message}`).join('\n'));
-  const parsed = OncallConfig.safeParse(doc.toJS() ?? {});
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // an alias to a missing anchor, or an alias bomb past yaml's maxAliasCount
+    throw new OncallError(`${file}: ${(err as Error).message}`);
+  }
+  const parsed = OncallConfig.safeParse(raw ?? {});
   if (!parsed.success) {
     throw new OncallError(formatIssues(file, parsed.error.issues));
   }

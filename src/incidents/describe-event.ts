@@ -1,10 +1,15 @@
+import { redactSecrets } from '../diagnostics/redact.js';
 import type { TimelineEvent } from './timeline.js';
 
 const str = (v: unknown): string =>
   typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
 
-/** One line of plain words for a thread post about a timeline event. */
+/** One line of plain words for a thread post about a timeline event; secrets from alert text are masked. */
 export function describeEvent(event: Pick<TimelineEvent, 'type' | 'data'>): string {
+  return redactSecrets(describeEventWords(event));
+}
+
+function describeEventWords(event: Pick<TimelineEvent, 'type' | 'data'>): string {
   const d = event.data;
   switch (event.type) {
     case 'incident.opened':

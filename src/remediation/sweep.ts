@@ -15,7 +15,13 @@ import { expireApprovalJob, remediateStepJob, verifyStepJob } from './jobs/remed
 export async function sweepRemediation(
   deps: { db: Queryable; queues: Queues; actionTimeoutMs: number },
   sweep: string,
+  opts: {
+    /** Redis lost its jobs: whatever is owed is re-enqueued now, not after the usual grace periods */
+    lost?: boolean;
+  } = {},
 ): Promise<number> {
+  // seconds a job may take before its absence means Redis lost it; a `started` step always gets the action timeout
+  const grace = opts.lost ? 0 : 120;
   const { rows: visits } = await deps.db.query<{ execution_id: number; position: number }>(
     `WITH last AS (
        SELECT DISTINCT ON (s.execution_id) s.execution_id, s.position, s.status, s.updated_at, s.started_at
@@ -25,17 +31,17 @@ export async function sweepRemediation(
      )
      SELECT e.id AS execution_id, 0 AS position
        FROM runbook_executions e
-      WHERE e.remediation_status = 'running' AND e.decided_at < now() - interval '1 minute'
+      WHERE e.remediation_status = 'running' AND e.decided_at < now() - make_interval(secs => $2::float8 / 2)
         AND NOT EXISTS (SELECT 1 FROM remediation_steps s WHERE s.execution_id = e.id)
      UNION ALL
      SELECT execution_id, position FROM last
-      WHERE (status IN ('ready', 'approved', 'succeeded', 'unknown') AND updated_at < now() - interval '2 minutes')
+      WHERE (status IN ('ready', 'approved', 'succeeded', 'unknown') AND updated_at < now() - make_interval(secs => $2::float8))
          OR (status = 'started' AND started_at < now() - make_interval(secs => $1))
      UNION ALL
      SELECT execution_id, position + 1 FROM last
-      WHERE status IN ('verified', 'skipped', 'dry_run') AND updated_at < now() - interval '2 minutes'
+      WHERE status IN ('verified', 'skipped', 'dry_run') AND updated_at < now() - make_interval(secs => $2::float8)
      LIMIT 1000`,
-    [(2 * deps.actionTimeoutMs) / 1000],
+    [(2 * deps.actionTimeoutMs) / 1000, grace],
   );
   for (const v of visits) {
     await deps.queues.enqueue(remediateStepJob, {
@@ -46,7 +52,8 @@ export async function sweepRemediation(
   }
   const { rows: verifying } = await deps.db.query<{ id: number; verify_checks: number }>(
     `SELECT id, verify_checks FROM remediation_steps
-      WHERE status = 'verifying' AND updated_at < now() - interval '2 minutes' LIMIT 1000`,
+      WHERE status = 'verifying' AND updated_at < now() - make_interval(secs => $1) LIMIT 1000`,
+    [grace],
   );
   // the lost job's own id: re-adding it is a no-op when it still exists
   for (const s of verifying)

@@ -89,7 +89,14 @@ export function parseRunbook(
     }
     return { runbook: null, problems };
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // an alias to a missing anchor, or an alias bomb past yaml's maxAliasCount
+    problems.push({ file, line: 1, column: 1, path: '', message: (err as Error).message });
+    return { runbook: null, problems };
+  }
   const parsed = Runbook.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) at(issue.path as Path, issue.message);

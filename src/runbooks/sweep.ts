@@ -13,6 +13,13 @@ const STUCK_AFTER_SECONDS = 10 * 60;
 export async function sweepDiagnoses(
   deps: { db: Queryable; queues: Queues },
   sweep: string,
+  opts: {
+    /**
+     * Redis lost its jobs (it came back empty, or this is a fresh start): look at everything at once, whatever its age,
+     * and re-add the ORIGINAL job ids, which are no-ops for jobs Redis still has
+     */
+    lost?: boolean;
+  } = {},
 ): Promise<number> {
   const { rows } = await deps.db.query<{
     incident_id: number;
@@ -22,7 +29,7 @@ export async function sweepDiagnoses(
     `SELECT i.id AS incident_id, 'auto' AS request_key, NULL AS runbook_id
        FROM incidents i
       WHERE i.status <> 'resolved' AND i.opened_at > now() - interval '1 day'
-        AND i.opened_at < now() - interval '1 minute'
+        AND i.opened_at < now() - make_interval(secs => $2)
         AND NOT EXISTS (SELECT 1 FROM runbook_executions e WHERE e.incident_id = i.id)
         AND NOT EXISTS (SELECT 1 FROM timeline_events t WHERE t.incident_id = i.id AND t.type = 'runbook.none')
      UNION ALL
@@ -31,14 +38,14 @@ export async function sweepDiagnoses(
       WHERE e.status = 'diagnosing' AND e.started_at < now() - make_interval(secs => $1)
         AND e.started_at > now() - interval '1 day'
       LIMIT 1000`,
-    [STUCK_AFTER_SECONDS],
+    opts.lost ? [0, 0] : [STUCK_AFTER_SECONDS, 60],
   );
   for (const row of rows) {
     await deps.queues.enqueue(diagnoseJob, {
       incidentId: row.incident_id,
       requestKey: row.request_key,
       ...(row.runbook_id ? { runbookId: row.runbook_id } : {}),
-      sweep,
+      ...(opts.lost ? {} : { sweep }),
     });
   }
   return rows.length;

@@ -17,7 +17,9 @@ export interface ChannelRouter {
 
 export function createChannelRouter(routing: RoutingFile): ChannelRouter {
   return {
-    channelFor: (service) => routing.services[service] ?? routing.defaultChannel,
+    // own keys only: a service named "constructor" or "toString" is not a channel of Object.prototype's
+    channelFor: (service) =>
+      Object.hasOwn(routing.services, service) ? (routing.services[service] as string) : routing.defaultChannel,
     defaultChannel: () => routing.defaultChannel,
   };
 }

@@ -73,13 +73,26 @@ function firstLine(message: string): string {
   return message.split('\n')[0]?.trim() ?? message;
 }
 
-/** Evaluates a checked expression; CEL ints (BigInt) come back as numbers. Throws on runtime errors (null values…). */
+/** the `map<string, string>` variables every scope declares */
+const STRING_MAPS = ['labels', 'annotations', 'incident'] as const;
+
+/**
+ * Evaluates a checked expression; CEL ints (BigInt) come back as numbers. Throws on runtime errors (null values…).
+ * The string maps go in as Maps: cel-js types a plain object by its `constructor` property, so an alert label named
+ * "constructor" would otherwise make every rule of the incident fail.
+ */
 export function evaluateExpression(
   expression: string,
   scope: CelScope,
   context: Record<string, unknown>,
 ): unknown {
-  const value = environmentFor(scope).evaluate(expression, context);
+  const input = { ...context };
+  for (const name of STRING_MAPS) {
+    const map = context[name];
+    if (map !== null && typeof map === 'object' && !(map instanceof Map))
+      input[name] = new Map(Object.entries(map));
+  }
+  const value = environmentFor(scope).evaluate(expression, input);
   return toPlain(value);
 }
 

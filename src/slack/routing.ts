@@ -19,7 +19,9 @@ export function createChannelRouter(routing: RoutingFile): ChannelRouter {
   return {
     // own keys only: a service named "constructor" or "toString" is not a channel of Object.prototype's
     channelFor: (service) =>
-      Object.hasOwn(routing.services, service) ? (routing.services[service] as string) : routing.defaultChannel,
+      Object.hasOwn(routing.services, service)
+        ? (routing.services[service] as string)
+        : routing.defaultChannel,
     defaultChannel: () => routing.defaultChannel,
   };
 }

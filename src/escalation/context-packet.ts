@@ -115,37 +115,39 @@ export async function buildContextPacket(
   if (!incident) return null;
   const timelineLimit = Math.max(0, Math.min(TIMELINE_READ, opts.timelineLimit ?? 15));
 
-  const [events, total, alerts, executions, steps, similar] = await Promise.all([
-    listTimeline(db, incidentId, { newest: true, limit: TIMELINE_READ }),
-    db
-      .query<{ n: number }>('SELECT count(*)::integer AS n FROM timeline_events WHERE incident_id = $1', [
-        incidentId,
-      ])
-      .then((res) => res.rows[0]?.n ?? 0),
-    db
-      .query<AlertRow>(
-        `SELECT name, status, severity, summary, labels, annotations, generator_url
-           FROM incident_alerts WHERE incident_id = $1 ORDER BY id LIMIT $2`,
-        [incidentId, MAX_ALERTS],
-      )
-      .then((res) => res.rows),
-    db
-      .query<ExecutionRow>(
-        `SELECT id, runbook_id, runbook_version, runbook ->> 'name' AS runbook_name,
-                runbook -> 'decision' AS hypotheses, matched_by, decision
-           FROM runbook_executions WHERE incident_id = $1 ORDER BY id DESC LIMIT 5`,
+  // one query after another: callers pass the connection they already hold (a sync's or a step's), and a second
+  // connection from the same small pool per caller would starve it under load
+  const events = await listTimeline(db, incidentId, { newest: true, limit: TIMELINE_READ });
+  const total =
+    (
+      await db.query<{ n: number }>(
+        'SELECT count(*)::integer AS n FROM timeline_events WHERE incident_id = $1',
         [incidentId],
       )
-      .then((res) => res.rows),
-    db
-      .query<StepRow>(
-        `SELECT step_id, action, status, reason, result FROM remediation_steps
-          WHERE incident_id = $1 ORDER BY id LIMIT $2`,
-        [incidentId, MAX_STEPS],
-      )
-      .then((res) => res.rows),
-    findSimilarIncidents(db, incident, { limit: opts.similarLimit ?? 3 }),
-  ]);
+    ).rows[0]?.n ?? 0;
+  const alerts = (
+    await db.query<AlertRow>(
+      `SELECT name, status, severity, summary, labels, annotations, generator_url
+         FROM incident_alerts WHERE incident_id = $1 ORDER BY id LIMIT $2`,
+      [incidentId, MAX_ALERTS],
+    )
+  ).rows;
+  const executions = (
+    await db.query<ExecutionRow>(
+      `SELECT id, runbook_id, runbook_version, runbook ->> 'name' AS runbook_name,
+              runbook -> 'decision' AS hypotheses, matched_by, decision
+         FROM runbook_executions WHERE incident_id = $1 ORDER BY id DESC LIMIT 5`,
+      [incidentId],
+    )
+  ).rows;
+  const steps = (
+    await db.query<StepRow>(
+      `SELECT step_id, action, status, reason, result FROM remediation_steps
+        WHERE incident_id = $1 ORDER BY id LIMIT $2`,
+      [incidentId, MAX_STEPS],
+    )
+  ).rows;
+  const similar = await findSimilarIncidents(db, incident, { limit: opts.similarLimit ?? 3 });
 
   // the run whose decision people are asked about: the newest that decided, else the newest still diagnosing
   const execution = executions.find((e) => e.decision !== null) ?? executions[0] ?? null;

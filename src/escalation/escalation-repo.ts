@@ -55,6 +55,8 @@ export interface Escalation {
   ackedAt: Date | null;
   revision: number;
   createdAt: Date;
+  /** when the current step was first tried (set while its pages keep failing) */
+  stepStartedAt: Date | null;
 }
 
 interface EscalationRow {
@@ -74,10 +76,11 @@ interface EscalationRow {
   acked_at: Date | null;
   revision: number;
   created_at: Date;
+  step_started_at: Date | null;
 }
 
 export const ESCALATION_COLUMNS =
-  'id, incident_id, trigger_event_id, category, reason, route, team, policy, status, step, next_at, paged, acked_by, acked_at, revision, created_at';
+  'id, incident_id, trigger_event_id, category, reason, route, team, policy, status, step, next_at, paged, acked_by, acked_at, revision, created_at, step_started_at';
 
 function fromRow(r: EscalationRow): Escalation {
   return {
@@ -97,6 +100,7 @@ function fromRow(r: EscalationRow): Escalation {
     ackedAt: r.acked_at,
     revision: r.revision,
     createdAt: r.created_at,
+    stepStartedAt: r.step_started_at,
   };
 }
 
@@ -191,6 +195,8 @@ export async function updateEscalation(
     dueInSeconds?: number | null;
     paged?: PagedTarget[];
     ackedBy?: string;
+    /** 'now' marks the current step's first try; null clears it; undefined leaves it */
+    stepStartedAt?: 'now' | null;
   },
 ): Promise<Escalation | null> {
   const { rows } = await db.query<EscalationRow>(
@@ -203,6 +209,8 @@ export async function updateEscalation(
         paged = COALESCE($7::jsonb, paged),
         acked_by = COALESCE($8, acked_by),
         acked_at = CASE WHEN $8::text IS NULL THEN acked_at ELSE now() END,
+        step_started_at = CASE $9::text WHEN 'now' THEN COALESCE(step_started_at, now()) WHEN 'clear' THEN NULL
+                          ELSE step_started_at END,
         revision = revision + 1,
         updated_at = now()
       WHERE id = $1 AND status = ANY($2::text[])
@@ -216,6 +224,7 @@ export async function updateEscalation(
       change.dueInSeconds ?? null,
       change.paged ? JSON.stringify(change.paged) : null,
       change.ackedBy ?? null,
+      change.stepStartedAt === 'now' ? 'now' : change.stepStartedAt === null ? 'clear' : null,
     ],
   );
   return rows[0] ? fromRow(rows[0]) : null;
@@ -229,4 +238,40 @@ export async function msUntil(db: Queryable, at: Date | null): Promise<number> {
     [at],
   );
   return Math.round(rows[0]?.ms ?? 0);
+}
+
+/**
+ * Claims the page of one target at one step before it is sent. True: send it (a first try, or a retry after a
+ * recorded failure). False: it was sent already, or a previous try's outcome is unknown (its worker or Postgres went
+ * away mid-send) — either way it is not sent again.
+ */
+export async function claimPage(
+  db: Queryable,
+  escalationId: number,
+  step: number,
+  targetKey: string,
+): Promise<boolean> {
+  const { rows } = await db.query(
+    `INSERT INTO escalation_pages (escalation_id, step, target_key, status) VALUES ($1, $2, $3, 'sending')
+     ON CONFLICT (escalation_id, step, target_key) DO UPDATE SET status = 'sending', error = NULL, updated_at = now()
+       WHERE escalation_pages.status = 'failed'
+     RETURNING 1`,
+    [escalationId, step, targetKey],
+  );
+  return rows.length > 0;
+}
+
+/** Records how a claimed page went. */
+export async function settlePage(
+  db: Queryable,
+  escalationId: number,
+  step: number,
+  targetKey: string,
+  outcome: { sent: boolean; pager: string | null; error: string | null },
+): Promise<void> {
+  await db.query(
+    `UPDATE escalation_pages SET status = $4, pager = $5, error = $6, updated_at = now()
+      WHERE escalation_id = $1 AND step = $2 AND target_key = $3`,
+    [escalationId, step, targetKey, outcome.sent ? 'sent' : 'failed', outcome.pager, outcome.error],
+  );
 }

@@ -9,12 +9,14 @@ import { buildContextPacket, type ContextPacket, packetDetails } from './context
 import {
   ACTIVE_STATUSES,
   activeEscalation,
+  claimPage,
   type Escalation,
   getEscalation,
   insertEscalation,
   msUntil,
   type PagedTarget,
   type PolicySnapshot,
+  settlePage,
   totalSteps,
   updateEscalation,
 } from './escalation-repo.js';
@@ -117,6 +119,22 @@ interface ResolvedTarget extends PagedTarget {
   usergroup?: string;
   /** why nobody could be found for this target */
   problem?: string;
+}
+
+/**
+ * A transaction on a connection the caller already holds (a step holds one for its advisory lock): a second
+ * connection from the same small pool per running step would starve it under load.
+ */
+async function inTransaction<T>(client: Tx, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
 }
 
 async function dbNow(db: Queryable): Promise<Date> {
@@ -820,7 +838,7 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
     if (escalation?.status !== 'paging' || escalation.step !== step) return {};
     const incident = (await getIncident(client, escalation.incidentId)) as Incident;
     if (incident.status === 'resolved') {
-      const closed = await withTransaction(db, (tx) => closeResolved(tx, incident.id));
+      const closed = await inTransaction(client, (tx) => closeResolved(tx, incident.id));
       await afterClose(incident.id, closed);
       return {};
     }
@@ -829,7 +847,7 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
     const total = totalSteps(escalation.policy);
     const levels = escalation.policy.levels.length;
     if (step >= total) {
-      const eventId = await withTransaction(db, async (tx) => {
+      const eventId = await inTransaction(client, async (tx) => {
         const moved = await updateEscalation(tx, escalation.id, ['paging'], {
           status: 'exhausted',
           dueInSeconds: null,
@@ -857,8 +875,7 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
     const level = escalation.policy.levels[step % levels] as PolicySnapshot['levels'][number];
     const now = await dbNow(client);
     const targets = resolveTargets(level.targets, now);
-    // the pool, not the locked client: the packet reads in parallel
-    const packet = await buildContextPacket(db, incident.id);
+    const packet = await buildContextPacket(client, incident.id);
     if (!packet) return {};
     const view: Escalation = {
       ...escalation,
@@ -866,10 +883,19 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
     };
     const reached: ResolvedTarget[] = [];
     const deliveredBy = new Set<string>();
-    const failures: { target: string; error: string }[] = [];
+    /** `retryable`: a pager failed (it may work in a minute); otherwise nobody can be paged for this target */
+    const failures: { target: string; error: string; retryable: boolean }[] = [];
     for (const target of targets) {
       if (target.problem) {
-        failures.push({ target: target.name, error: target.problem });
+        failures.push({ target: target.name, error: target.problem, retryable: false });
+        continue;
+      }
+      // claimed in Postgres before anything is sent: a retried step never pages the same person twice
+      const key = target.usergroup
+        ? `group:${target.usergroup}`
+        : (target.slackUser ?? `name:${target.name}`);
+      if (!(await claimPage(client, escalation.id, step, key))) {
+        reached.push(target);
         continue;
       }
       if (target.usergroup) {
@@ -879,12 +905,14 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
             `:pager: <!subteam^${target.usergroup}> ${incidentRef(incident.id)} needs a person (level ${(step % levels) + 1}).`,
           )
           .catch(() => false);
+        const error = 'the group can only be paged in the Slack thread, which is not there yet';
+        await settlePage(client, escalation.id, step, key, {
+          sent: posted === true,
+          pager: 'slack',
+          error: posted ? null : error,
+        });
         if (posted) reached.push(target);
-        else
-          failures.push({
-            target: target.name,
-            error: 'the group can only be paged in the Slack thread, which is not there yet',
-          });
+        else failures.push({ target: target.name, error, retryable: true });
         continue;
       }
       const chain = await pageWithFallback(
@@ -893,6 +921,12 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
         attempts,
         log,
       );
+      const error = chain.ok
+        ? null
+        : deps.pagers.length === 0
+          ? 'no pager is configured'
+          : (chain.records.at(-1)?.error ?? 'every pager failed');
+      await settlePage(client, escalation.id, step, key, { sent: chain.ok, pager: chain.deliveredBy, error });
       if (chain.ok && chain.deliveredBy) {
         reached.push(target);
         deliveredBy.add(chain.deliveredBy);
@@ -905,26 +939,39 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
             );
         }
       } else {
-        const last = chain.records.at(-1);
         failures.push({
           target: target.name,
-          error: deps.pagers.length === 0 ? 'no pager is configured' : (last?.error ?? 'every pager failed'),
+          error: error ?? 'every pager failed',
+          retryable: deps.pagers.length > 0,
         });
       }
     }
-    // nobody reached at this level: go on to the next at once rather than wait for an acknowledgement nobody can give
-    const delaySeconds = reached.length > 0 ? (level.delayMinutes * deps.minuteMs) / 1000 : 0;
-    const advanced = await withTransaction(db, async (tx) => {
+    const levelDelaySeconds = (level.delayMinutes * deps.minuteMs) / 1000;
+    // Every pager failed for everyone at this level (a Slack or PagerDuty outage): the same level is tried again,
+    // every half policy-minute, until its delay has passed; only then does the walk go on. Nobody on call at all:
+    // go on at once.
+    const startedAt = escalation.stepStartedAt;
+    const firstTry = startedAt === null;
+    const triedForSeconds = startedAt === null ? 0 : (now.getTime() - startedAt.getTime()) / 1000;
+    const retrySame =
+      reached.length === 0 && failures.some((f) => f.retryable) && triedForSeconds < levelDelaySeconds;
+    const advanced = await inTransaction(client, async (tx) => {
       const { rows } = await tx.query(
         'SELECT 1 FROM escalations WHERE id = $1 AND step = $2 AND status = $3 FOR UPDATE',
         [escalation.id, step, 'paging'],
       );
       if (rows.length === 0) return null;
-      const moved = await updateEscalation(tx, escalation.id, ['paging'], {
-        step: step + 1,
-        dueInSeconds: delaySeconds,
-        paged: reached.map((t) => ({ name: t.name, slackUser: t.slackUser })),
-      });
+      const moved = retrySame
+        ? await updateEscalation(tx, escalation.id, ['paging'], {
+            dueInSeconds: deps.minuteMs / 2 / 1000,
+            stepStartedAt: 'now',
+          })
+        : await updateEscalation(tx, escalation.id, ['paging'], {
+            step: step + 1,
+            dueInSeconds: reached.length > 0 ? levelDelaySeconds : 0,
+            paged: reached.map((t) => ({ name: t.name, slackUser: t.slackUser })),
+            stepStartedAt: null,
+          });
       let eventId: number | null = null;
       if (reached.length > 0) {
         eventId = await appendTimelineEvent(tx, incident.id, 'ai-sre', 'page.sent', true, {
@@ -935,13 +982,17 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
           deliveredBy: [...deliveredBy],
         });
       }
-      for (const f of failures) {
-        eventId = await appendTimelineEvent(tx, incident.id, 'ai-sre', 'page.failed', true, {
-          escalationId: escalation.id,
-          level: (step % levels) + 1,
-          target: f.target,
-          error: f.error,
-        });
+      // a failure is recorded once per step, not on every retry of an outage
+      if (firstTry || !retrySame) {
+        for (const f of failures) {
+          eventId = await appendTimelineEvent(tx, incident.id, 'ai-sre', 'page.failed', true, {
+            escalationId: escalation.id,
+            level: (step % levels) + 1,
+            target: f.target,
+            error: f.error,
+            ...(retrySame ? { retrying: true } : {}),
+          });
+        }
       }
       return { moved, eventId };
     });

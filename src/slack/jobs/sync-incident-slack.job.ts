@@ -298,9 +298,8 @@ const THREAD_RECORDS = {
   },
   escalation: {
     table: 'escalations',
-    // the packet reads in parallel, so it gets the pool rather than the sync's one connection
-    view: (_db: Queryable, id: number, deps: SyncDeps): Promise<ThreadView | null> =>
-      escalationMessage(deps.db, id, deps.reassignCandidates ?? (() => [])),
+    view: (db: Queryable, id: number, deps: SyncDeps): Promise<ThreadView | null> =>
+      escalationMessage(db, id, deps.reassignCandidates ?? (() => [])),
   },
 } as const;
 type ThreadRecord = keyof typeof THREAD_RECORDS;
@@ -357,7 +356,8 @@ async function postSeenBefore(
     key,
   ]);
   if ((existing.rowCount ?? 0) > 0) return;
-  const items = await findSimilarIncidents(deps.db, incident, { limit: SEEN_BEFORE_LIMIT });
+  // the sync's own connection: a second one from the jobs pool per sync would starve it under load
+  const items = await findSimilarIncidents(tx, incident, { limit: SEEN_BEFORE_LIMIT });
   let ts = 'none';
   if (items.length > 0) {
     const similar = buildSimilarMessage(incidentRef(incident.id), items);

@@ -160,7 +160,11 @@ describe('escalation: paging through Slack', () => {
     await writeFile(join(dir, 'safety.yml'), 'mode: shadow\n');
     // quiet hours around now: P3/P4 are held for the digest, P1/P2 page
     await writeFile(join(dir, 'oncall.yml'), ONCALL({ from: utcClock(-60), to: utcClock(120) }));
-    t = await startEnvironment({ PAGERS: 'slack' }, dir, (health.address() as AddressInfo).port);
+    t = await startEnvironment(
+      { PAGERS: 'slack', PAGER_MAX_ATTEMPTS: '1' },
+      dir,
+      (health.address() as AddressInfo).port,
+    );
   });
   after(async () => {
     await t?.close();
@@ -209,7 +213,7 @@ describe('escalation: paging through Slack', () => {
     assert.equal(escalation.policy.levels.length, 2);
 
     // a mid-incident edit of the policy (here: in memory) must not change the walk
-    t.app.ctx.oncall?.policies.payments?.levels.splice(1, 1);
+    const removed = t.app.ctx.oncall?.policies.payments?.levels.splice(1, 1) ?? [];
 
     const done = await eventually(
       'the walk to end',
@@ -217,6 +221,7 @@ describe('escalation: paging through Slack', () => {
       30_000,
     );
     assert.equal(done[0]?.step, 4, 'two levels × two cycles');
+    t.app.ctx.oncall?.policies.payments?.levels.push(...removed);
     const pages = await eventsOf(id, 'page.sent');
     assert.deepEqual(
       pages.map((p) => [
@@ -320,6 +325,40 @@ describe('escalation: paging through Slack', () => {
       async () => (await escalationsOf(id))[1]?.status === 'exhausted',
       30_000,
     );
+  });
+
+  test('a Slack outage retries level 1 until Slack answers, instead of running through every level', async () => {
+    // one try of the Slack pager is one call here (PAGER_MAX_ATTEMPTS=1): two tries fail, the level is tried again
+    // every half policy-minute inside its 2-minute delay, and the third gets through
+    t.stub.failNext('conversations.open', 2, { status: 503 });
+    const id = await openIncident('refunds');
+    const pages = await eventually(
+      'level 1 paged after the outage',
+      async () => {
+        const rows = await eventsOf(id, 'page.sent');
+        return rows.length > 0 ? rows : null;
+      },
+      30_000,
+    );
+    assert.equal(pages[0]?.data.level, 1, 'still level 1: the outage did not push the walk on');
+    assert.deepEqual(
+      (pages[0]?.data.targets as { name: string }[]).map((x) => x.name),
+      ['alice'],
+    );
+    const failed = await eventsOf(id, 'page.failed');
+    assert.equal(failed.length, 1, 'one failure recorded, not one per retry');
+    assert.equal(failed[0]?.data.retrying, true);
+    // every try was claimed and settled: one sent row for alice at step 0
+    const claims = await t.query<{ step: number; target_key: string; status: string }>(
+      `SELECT p.step, p.target_key, p.status FROM escalation_pages p JOIN escalations e ON e.id = p.escalation_id
+        WHERE e.incident_id = $1 ORDER BY p.step`,
+      [id],
+    );
+    assert.deepEqual(claims[0], { step: 0, target_key: 'U0ALICE01', status: 'sent' });
+    // stop this walk so its timers do not run into the next test
+    const [row] = await escalationsOf(id);
+    assert.ok(row);
+    assert.equal((await t.app.ctx.escalations.resolve({ escalationId: row.id, userId: 'U0ALICE01' })).ok, true);
   });
 
   test('an acknowledgement at level 1 stops the walk; the pending timer is removed', async () => {

@@ -291,14 +291,20 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
   /** Removes an escalation's pending step job (its id is derived from the step Postgres says is next). */
   const removeTimers = async (escalationId: number) => {
     const row = await getEscalation(db, escalationId);
-    if (row) await deps.queues.remove(pageStepJob, { escalationId, step: row.step });
+    // the timer was set with the revision of the schedule, one before the close that bumped it
+    if (row)
+      await deps.queues.remove(pageStepJob, { escalationId, step: row.step, revision: row.revision - 1 });
   };
 
   const scheduleStep = async (escalation: Escalation) => {
     if (escalation.status !== 'paging') return;
     const delayMs = await msUntil(db, escalation.nextAt);
     await enqueueSafely('the next escalation step', () =>
-      deps.queues.enqueue(pageStepJob, { escalationId: escalation.id, step: escalation.step }, { delayMs }),
+      deps.queues.enqueue(
+        pageStepJob,
+        { escalationId: escalation.id, step: escalation.step, revision: escalation.revision },
+        { delayMs },
+      ),
     );
   };
 
@@ -519,12 +525,17 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
           escalation: acked,
           eventId,
           pendingStep: escalation.step,
+          pendingRevision: escalation.revision,
         };
       });
       if ('escalation' in result && result.escalation) {
         const { escalation } = result;
         await enqueueSafely('nothing', async () => {
-          await deps.queues.remove(pageStepJob, { escalationId: escalation.id, step: result.pendingStep });
+          await deps.queues.remove(pageStepJob, {
+            escalationId: escalation.id,
+            step: result.pendingStep,
+            revision: result.pendingRevision,
+          });
         });
         await enqueueSafely('the pager acknowledge', () =>
           deps.queues.enqueue(updatePagersJob, { escalationId: escalation.id, action: 'acknowledge' }),
@@ -607,7 +618,9 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
       if ('fresh' in result && result.fresh) {
         const { old, fresh } = result;
         await enqueueSafely('nothing', () =>
-          deps.queues.remove(pageStepJob, { escalationId: old.id, step: old.step }).then(() => {}),
+          deps.queues
+            .remove(pageStepJob, { escalationId: old.id, step: old.step, revision: old.revision })
+            .then(() => {}),
         );
         await notifyView(old.incidentId, result.eventId);
         await service.runStep(fresh.id, 0);
@@ -770,11 +783,13 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
         });
         n += 1;
       }
-      const { rows: due } = await db.query<{ id: number; step: number }>(
-        `SELECT id, step FROM escalations WHERE status = 'paging' AND next_at < now() - interval '30 seconds' LIMIT 500`,
+      const { rows: due } = await db.query<{ id: number; step: number; revision: number }>(
+        `SELECT id, step, revision FROM escalations
+          WHERE status = 'paging' AND next_at < now() - interval '30 seconds' LIMIT 500`,
       );
-      // the lost job's own id: re-adding it is a no-op while it still exists
-      for (const r of due) await deps.queues.enqueue(pageStepJob, { escalationId: r.id, step: r.step });
+      // the lost timer's own id (the row's revision is the schedule's): a no-op while Redis still has it
+      for (const r of due)
+        await deps.queues.enqueue(pageStepJob, { escalationId: r.id, step: r.step, revision: r.revision });
       n += due.length;
       const { rows: digests } = await db.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM escalations WHERE status = 'deferred' AND next_at <= now()`,

@@ -28,6 +28,11 @@ export const PageStepPayload = z.object({
   escalationId: z.number().int().positive(),
   /** level = step mod levels; step = levels × (repeat + 1) records that nobody acknowledged */
   step: z.number().int().nonnegative(),
+  /**
+   * the row's revision when the timer was set; only part of the id, so a step retried during a pager outage gets a
+   * new timer instead of colliding with the finished job of its previous try
+   */
+  revision: z.number().int().nonnegative().optional(),
 });
 export type PageStepPayload = z.infer<typeof PageStepPayload>;
 
@@ -36,7 +41,8 @@ export const pageStepJob: JobDefinition<PageStepPayload> = {
   queue: 'escalations',
   name: 'escalation.page',
   payload: PageStepPayload,
-  jobId: (d) => `escalation-${d.escalationId}-step-${d.step}`,
+  jobId: (d) =>
+    `escalation-${d.escalationId}-step-${d.step}${d.revision !== undefined ? `-v${d.revision}` : ''}`,
   attempts: 10,
   backoffMs: 2_000,
   priority: 1,

@@ -342,7 +342,7 @@ describe('escalation: paging through Slack', () => {
     );
     assert.equal(pages[0]?.data.level, 1, 'still level 1: the outage did not push the walk on');
     assert.deepEqual(
-      (pages[0]?.data.targets as { name: string }[]).map((x) => x.name),
+      ((pages[0]?.data.targets ?? []) as { name: string }[]).map((x) => x.name),
       ['alice'],
     );
     const failed = await eventsOf(id, 'page.failed');
@@ -358,7 +358,10 @@ describe('escalation: paging through Slack', () => {
     // stop this walk so its timers do not run into the next test
     const [row] = await escalationsOf(id);
     assert.ok(row);
-    assert.equal((await t.app.ctx.escalations.resolve({ escalationId: row.id, userId: 'U0ALICE01' })).ok, true);
+    assert.equal(
+      (await t.app.ctx.escalations.resolve({ escalationId: row.id, userId: 'U0ALICE01' })).ok,
+      true,
+    );
   });
 
   test('an acknowledgement at level 1 stops the walk; the pending timer is removed', async () => {

@@ -13,12 +13,7 @@ import { type Db, withTransaction } from '../store/db.js';
 import { ResolutionNote, recordActionFeedback, recordResolutionNote, type Verdict } from './feedback.js';
 import type { Summariser } from './llm-summariser.js';
 import { draftPostmortem, type Narrative } from './postmortem-draft.js';
-import {
-  getPostmortem,
-  loadPostmortemInput,
-  type StoredPostmortem,
-  savePostmortem,
-} from './postmortem-repo.js';
+import { loadPostmortemInput, type StoredPostmortem, savePostmortem } from './postmortem-repo.js';
 import { computeSlis, type SliReport } from './slis.js';
 import { computeSuggestions, type Suggestion } from './suggestions.js';
 
@@ -236,6 +231,8 @@ export function createLearningService(deps: LearningDeps): LearningService {
       for (const r of rows)
         await deps.queues.enqueue(draftPostmortemJob, { incidentId: r.id, key: `sweep-${tag}` });
       let n = rows.length;
+      // incidents from before the search index existed, or whose refresh failed
+      await refreshMissingIncidentSearch(db, { limit: 500 });
       if (deps.suggestionsEveryDays > 0) {
         const { rows: due } = await db.query<{ due: boolean }>(
           `SELECT NOT EXISTS (SELECT 1 FROM scheduled_posts

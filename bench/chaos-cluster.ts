@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, request, type Server } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import { dropDatabase } from '../src/devtools/demo/environment.js';
 import { type SlackStub, startSlackStub } from '../src/devtools/slack-standin/stand-in.js';
 import { QUEUE_NAMES } from '../src/queue/jobs.js';
 import { startTcpProxy, type TcpProxy } from '../test/helpers/tcp-proxy.js';
+import { findFreePort } from './lib/common.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -33,15 +34,6 @@ export interface BotProcess {
   child: ChildProcess;
   exited: { code: number | null; signal: NodeJS.Signals | null } | null;
   lastLines: string[];
-}
-
-export async function findFreePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -458,3 +450,5 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     throw error;
   }
 }
+
+export { findFreePort } from './lib/common.js';

@@ -132,18 +132,6 @@ export function nextDelivery(group: AlertGroup, random: () => number, resolveSha
   return deliveryOf(group, 'firing');
 }
 
-/** mulberry32: a small seeded PRNG, so a run can be repeated */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 export function newSendStats(): SendStats {
   return { deliveries: 0, accepted: 0, retried: new Map(), gaveUp: 0, acks: [], attempts: [] };
 }
@@ -279,3 +267,5 @@ export async function stream(
   }
   await Promise.all(inFlight);
 }
+
+export { seededRandom } from './lib/common.js';

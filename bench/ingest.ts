@@ -11,7 +11,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { type SlackStub, startSlackStub } from '../src/devtools/slack-standin/stand-in.js';
 import { deleteKeys, dropDatabase } from '../test/helpers/test-app.js';
+import { findFreePort, seededRandom } from './lib/common.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -139,18 +139,6 @@ each flag also reads BENCH_<NAME> (e.g. BENCH_DURATION); Postgres from BENCH_DAT
 
 // ---------------------------------------------------------------------------------------------------------------
 // workload: Alertmanager groups and their alerts
-
-/** mulberry32: a small seeded PRNG, so two runs with one seed send the same sequence of kinds and groups */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface BenchAlert {
   labels: Record<string, string>;
@@ -337,15 +325,6 @@ interface AppProcess {
   logCounts: Map<string, number>;
   lastLines: string[];
   profileDir: string | null;
-}
-
-async function findFreePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 const PINO_LEVELS: Record<number, string> = { 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };

@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, createServer as createHttpServer, request, type Server } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import { linearRegression, linearRegressionLine, sampleCorrelation } from 'simpl
 import { deleteKeys, dropDatabase } from '../src/devtools/demo/environment.js';
 import { type SlackStub, startSlackStub } from '../src/devtools/slack-standin/stand-in.js';
 import { createQueues, type Queues } from '../src/queue/queues.js';
+import { findFreePort, seededRandom } from './lib/common.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -152,18 +153,6 @@ answered alert is missing from Postgres, or a bot process crashed.\n`,
 
 // ---------------------------------------------------------------------------------------------------------------
 // workload: services that fire in episodes, their Alertmanager groups, and metric series
-
-/** mulberry32: a small seeded PRNG, so two runs with one seed make the same choices */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 function serviceName(i: number): string {
   const domain = DOMAINS[i % DOMAINS.length] as string;
@@ -465,15 +454,6 @@ async function stopBot(bot: BotProcess): Promise<void> {
   const timer = setTimeout(() => bot.child.kill('SIGKILL'), 40_000);
   await exited;
   clearTimeout(timer);
-}
-
-async function findFreePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** resolves after `ms`, or at once when `signal` aborts */

@@ -32,6 +32,7 @@ import {
 import { MAX_TOTAL_BLOCK_TEXT, SLACK_LIMITS } from '../src/slack/blocks/limits.js';
 import { describeEvent as describeEventViaSlack } from '../src/slack/incident-view.js';
 import { ensureDatabase, runMigrations } from '../src/store/migrate.js';
+import { dropDatabase } from './helpers/test-app.js';
 
 type Ev = Pick<TimelineEvent, 'type' | 'data' | 'actor'>;
 const ev = (type: string, data: Record<string, unknown> = {}, actor = 'ai-sre'): Ev => ({
@@ -498,12 +499,7 @@ describe('against Postgres', () => {
 
   after(async () => {
     await db?.end();
-    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(
-      `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(databaseUrl).pathname.slice(1))}`,
-    );
-    await admin.end();
+    await dropDatabase(databaseUrl);
   });
 
   /** an incident with one alert, opened at `openedAt` */

@@ -35,6 +35,7 @@ import {
   verifyWebhookSignature,
 } from '../src/escalation/pagers/webhook.js';
 import { ensureDatabase, runMigrations } from '../src/store/migrate.js';
+import { dropDatabase } from './helpers/test-app.js';
 
 const FIXTURES = '/work/shared/fixtures/pagerduty';
 const fixture = (name: string) =>
@@ -222,12 +223,7 @@ describe('pagers', () => {
   after(async () => {
     await standIn.stop();
     await db?.end();
-    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(
-      `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(databaseUrl).pathname.slice(1))}`,
-    );
-    await admin.end();
+    await dropDatabase(databaseUrl);
   });
 
   beforeEach(() => {

@@ -21,6 +21,7 @@ import {
 } from '../src/postmortem/postmortem-repo.js';
 import { buildPostmortemSummaryMessage } from '../src/slack/blocks/postmortem.js';
 import { ensureDatabase, runMigrations } from '../src/store/migrate.js';
+import { dropDatabase } from './helpers/test-app.js';
 
 /** every timeline below is measured from here: 03:00:00 UTC */
 const T0 = Date.parse('2026-11-26T03:00:00Z');
@@ -69,12 +70,7 @@ describe('postmortem drafts from recorded timelines (real Postgres)', () => {
 
   after(async () => {
     await db?.end();
-    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(
-      `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(databaseUrl).pathname.slice(1))} WITH (FORCE)`,
-    );
-    await admin.end();
+    await dropDatabase(databaseUrl);
   });
 
   /** Writes the incident row and its timeline exactly as recorded (times included); returns the incident id. */

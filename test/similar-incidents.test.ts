@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { KnownBlock } from '@slack/types';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Incident } from '../src/incidents/incident.js';
 import {
   loadSearchText,
@@ -20,6 +20,7 @@ import { MAX_TOTAL_BLOCK_TEXT, measureText, SLACK_LIMITS } from '../src/slack/bl
 import { buildSimilarMessage } from '../src/slack/blocks/similar.js';
 import { createDb } from '../src/store/db.js';
 import { ensureDatabase, runMigrations } from '../src/store/migrate.js';
+import { dropDatabase } from './helpers/test-app.js';
 
 const at = (iso: string) => new Date(iso);
 
@@ -46,12 +47,7 @@ describe('against Postgres', () => {
 
   after(async () => {
     await db?.end();
-    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(
-      `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(databaseUrl).pathname.slice(1))}`,
-    );
-    await admin.end();
+    await dropDatabase(databaseUrl);
   });
 
   /** an incident with one alert, opened at `openedAt` */

@@ -14,6 +14,7 @@ import {
 } from '../src/slack/blocks/stats.js';
 import { renderTrendChart, TREND_CHART_SIZE, TREND_COLOURS } from '../src/slack/charts/trend-chart.js';
 import { ensureDatabase, runMigrations } from '../src/store/migrate.js';
+import { dropDatabase } from './helpers/test-app.js';
 
 const FROM = new Date('2026-03-01T00:00:00Z');
 const TO = new Date('2026-03-04T00:00:00Z');
@@ -52,12 +53,7 @@ describe('SLIs from seeded incidents', () => {
 
   after(async () => {
     await db?.end();
-    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(
-      `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(databaseUrl).pathname.slice(1))}`,
-    );
-    await admin.end();
+    await dropDatabase(databaseUrl);
   });
 
   async function incident(spec: {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { KnownBlock } from '@slack/types';
-import pg from 'pg';
+import type pg from 'pg';
 import { parse as parseYaml } from 'yaml';
 import { COLLECTORS } from '../src/diagnostics/registry.js';
 import { Targets } from '../src/diagnostics/targets.js';
@@ -16,6 +16,7 @@ import { MAX_TOTAL_BLOCK_TEXT, measureText, SLACK_LIMITS } from '../src/slack/bl
 import { buildSuggestionsMessage } from '../src/slack/blocks/suggestions.js';
 import { createDb } from '../src/store/db.js';
 import { ensureDatabase, runMigrations } from '../src/store/migrate.js';
+import { dropDatabase } from './helpers/test-app.js';
 
 /** the runbook most of the seeded history ran: two diagnostics decide, one never varies, one times out */
 const POOL = Runbook.parse({
@@ -134,12 +135,7 @@ describe('runbook suggestions from history', () => {
 
   after(async () => {
     await db?.end();
-    const admin = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(
-      `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(new URL(databaseUrl).pathname.slice(1))}`,
-    );
-    await admin.end();
+    await dropDatabase(databaseUrl);
   });
 
   async function seedIncident(spec: { service: string; alert: string; openedAt: Date }): Promise<number> {

@@ -211,6 +211,14 @@ export interface ClusterOptions {
   workerLockMs: number;
   /** every service the scenarios will alert on (the targets and on-call files list them) */
   services: string[];
+  /** `--role web` processes; default 2 */
+  webs?: number;
+  /** `--role worker` processes; default 2 */
+  workers?: number;
+  /** bot settings on top of the cluster's own (e.g. RUNBOOKS_DIR, DIAGNOSTICS_CONCURRENCY) */
+  env?: Record<string, string>;
+  /** names the database `ai_sre_<label>_<hex>`, the queue prefix and the temporary directory; default `chaos` */
+  label?: string;
 }
 
 export interface Cluster {
@@ -264,8 +272,9 @@ function oncallYaml(services: string[]): string {
 
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const hex = randomBytes(4).toString('hex');
-  const database = `ai_sre_chaos_${hex}`;
-  const prefix = `ai-sre-chaos-${hex}`;
+  const label = opts.label ?? 'chaos';
+  const database = `ai_sre_${label}_${hex}`;
+  const prefix = `ai-sre-${label}-${hex}`;
   const token = randomBytes(24).toString('hex');
   const directUrl = `postgres://postgres@127.0.0.1:5432/${database}`;
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -274,7 +283,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     cleanups.length = 0;
   };
   try {
-    const dir = await mkdtemp(join(tmpdir(), 'ai-sre-chaos-'));
+    const dir = await mkdtemp(join(tmpdir(), `ai-sre-${label}-`));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const redis = await startPrivateRedis();
     cleanups.push(() => redis.kill());
@@ -318,6 +327,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       PAGER_MAX_ATTEMPTS: '10',
       PAGER_BACKOFF_BASE_MS: '1000',
       WORKER_LOCK_MS: String(opts.workerLockMs),
+      ...opts.env,
     };
     const webs: BotProcess[] = [];
     const workers: BotProcess[] = [];
@@ -370,23 +380,31 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const first = spawnBot('web-1', 'web', firstPort, { ...env, MIGRATE_ON_START: 'true' }, opts.verbose);
     webs.push(first);
     await waitReady(first);
-    const second = spawnBot(
-      'web-2',
-      'web',
-      await findFreePort(),
-      { ...env, MIGRATE_ON_START: 'false' },
-      opts.verbose,
-    );
-    webs.push(second);
-    for (const name of ['worker-1', 'worker-2']) {
+    for (let n = 2; n <= (opts.webs ?? 2); n++) {
+      const web = spawnBot(
+        `web-${n}`,
+        'web',
+        await findFreePort(),
+        { ...env, MIGRATE_ON_START: 'false' },
+        opts.verbose,
+      );
+      webs.push(web);
+    }
+    for (let n = 1; n <= (opts.workers ?? 2); n++) {
       const baseline = await workerConnections();
-      const worker = spawnBot(name, 'worker', 0, { ...env, MIGRATE_ON_START: 'false' }, opts.verbose);
+      const worker = spawnBot(
+        `worker-${n}`,
+        'worker',
+        0,
+        { ...env, MIGRATE_ON_START: 'false' },
+        opts.verbose,
+      );
       workers.push(worker);
       await waitReady(worker, baseline);
     }
-    await waitReady(second);
+    for (const web of webs.slice(1)) await waitReady(web);
 
-    const pool = new pg.Pool({ connectionString: directUrl, max: 3, application_name: 'ai-sre-chaos' });
+    const pool = new pg.Pool({ connectionString: directUrl, max: 3, application_name: `ai-sre-${label}` });
     pool.on('error', () => {});
     cleanups.push(() => pool.end());
     // the suite's own view of the queues; errors while Redis is down are expected and not printed

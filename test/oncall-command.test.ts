@@ -52,3 +52,15 @@ describe('/incident oncall: who is on call now and next, from ONCALL_FILE', () =
     assert.match(bad.text, /`oncall` takes at most one team name/);
   });
 });
+
+test('a team name that is a built-in object key is an unknown team, not a crash', async () => {
+  const { describeOnCall } = await import('../src/slack/oncall-view.js');
+  const { parseOncall } = await import('../src/escalation/oncall.schema.js');
+  const config = parseOncall(
+    'teams:\n  payments:\n    members: [{ id: alice, slack: U0ALICE01 }]\n',
+    'oncall.yml',
+  );
+  for (const name of ['hasOwnProperty', 'constructor', 'toString', '__proto__']) {
+    assert.match(describeOnCall(config, name, new Date()), /^No team `/, name);
+  }
+});

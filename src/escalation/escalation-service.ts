@@ -21,7 +21,7 @@ import {
   updateEscalation,
 } from './escalation-repo.js';
 import { digestJob, pageStepJob, startEscalationJob, updatePagersJob } from './jobs/escalation.jobs.js';
-import type { OncallConfig, PolicyTarget, QuietHours } from './oncall.schema.js';
+import { type OncallConfig, type PolicyTarget, type QuietHours, teamOf } from './oncall.schema.js';
 import { createPageAttemptsRepo, deliveredPagers } from './pagers/attempts-repo.js';
 import { dedupKeyFor, type Page, type Pager, pageWithFallback, updatePagers } from './pagers/pager.js';
 import { classifyEscalation, describeCategory, type EscalationWhy } from './reasons.js';
@@ -175,17 +175,17 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
   };
 
   const quietHoursOf = (team: string | null): QuietHours | undefined =>
-    (team ? deps.oncall?.teams[team]?.quietHours : undefined) ?? deps.oncall?.quietHours;
+    (team && deps.oncall ? teamOf(deps.oncall, team)?.quietHours : undefined) ?? deps.oncall?.quietHours;
 
   /** The policy the walk follows, frozen now: the team's, else `policies.default`, else its on-call every 15 min. */
   const snapshotPolicy = (team: string | null, users: string[]): PolicySnapshot => {
     const config = deps.oncall;
-    const teamPolicy = team ? config?.teams[team]?.policy : undefined;
+    const teamPolicy = team && config ? teamOf(config, team)?.policy : undefined;
     const named = teamPolicy ?? (config?.policies.default ? 'default' : undefined);
     const policy = named ? config?.policies[named] : undefined;
     if (policy && named) return { name: named, team, levels: policy.levels, repeat: policy.repeat };
     const levels: PolicySnapshot['levels'] = [];
-    if (team && config?.teams[team])
+    if (team && config && teamOf(config, team))
       levels.push({ targets: [{ oncall: team }], delayMinutes: BUILT_IN_DELAY_MINUTES });
     const named_users = users.filter((u) => SLACK_USER.test(u));
     if (named_users.length > 0)
@@ -223,7 +223,9 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
           problem: `team ${target.oncall} has nobody on call${target.rotation ? ` in ${target.rotation}` : ''} now`,
         };
       }
-      const member = config?.teams[target.oncall]?.members.find((m) => m.id === shift.current.member);
+      const member = config
+        ? teamOf(config, target.oncall)?.members.find((m) => m.id === shift.current.member)
+        : undefined;
       return {
         name: shift.current.member,
         slackUser: shift.current.slack || null,
@@ -630,7 +632,7 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
 
     async page({ incidentId, userId, team, note }) {
       const ref = incidentRef(incidentId);
-      if (team !== null && !deps.oncall?.teams[team]) {
+      if (team !== null && !(deps.oncall && teamOf(deps.oncall, team))) {
         const known = Object.keys(deps.oncall?.teams ?? {});
         return {
           ok: false,
@@ -810,11 +812,11 @@ export function createEscalationService(deps: EscalationDeps): EscalationService
     reassignCandidates(team) {
       const config = deps.oncall;
       if (!config) return [];
-      const teams = team && config.teams[team] ? [team] : Object.keys(config.teams);
+      const teams = team && teamOf(config, team) ? [team] : Object.keys(config.teams);
       const seen = new Set<string>();
       const out: { slackUser: string; label: string }[] = [];
       for (const name of teams) {
-        for (const m of config.teams[name]?.members ?? []) {
+        for (const m of teamOf(config, name)?.members ?? []) {
           if (seen.has(m.slack)) continue;
           seen.add(m.slack);
           out.push({ slackUser: m.slack, label: `${m.id} (${name})` });

@@ -278,6 +278,14 @@ export const OncallConfig = z
   });
 export type OncallConfig = z.infer<typeof OncallConfig>;
 
+/**
+ * The team named `name`, or undefined. Own keys only: a name typed by a person (`/incident oncall hasOwnProperty`)
+ * must not find Object.prototype's members.
+ */
+export function teamOf(config: OncallConfig, name: string): Team | undefined {
+  return Object.hasOwn(config.teams, name) ? config.teams[name] : undefined;
+}
+
 export class OncallError extends AppError {
   constructor(message: string) {
     super('oncall_invalid', message);

@@ -5,6 +5,7 @@ import {
   type QuietHours,
   ROUTING_REASONS,
   type Rotation,
+  teamOf,
   WEEKDAYS,
 } from './oncall.schema.js';
 
@@ -200,7 +201,7 @@ const MAX_LOOKAHEAD = 64;
  * Rotations that have not started yet, and unknown teams, give no entry.
  */
 export function onCallAt(config: OncallConfig, teamName: string, at: Date): OnCall[] {
-  const team = config.teams[teamName];
+  const team = teamOf(config, teamName);
   if (!team) return [];
   const slackOf = (id: string) => team.members.find((m) => m.id === id)?.slack ?? '';
   const out: OnCall[] = [];

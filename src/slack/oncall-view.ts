@@ -1,4 +1,4 @@
-import type { OncallConfig } from '../escalation/oncall.schema.js';
+import { type OncallConfig, teamOf } from '../escalation/oncall.schema.js';
 import { onCallAt } from '../escalation/schedule.js';
 import { formatSlackDate } from './blocks/incident-card.js';
 import { escapeMrkdwn } from './blocks/limits.js';
@@ -10,7 +10,7 @@ import { escapeMrkdwn } from './blocks/limits.js';
 export function describeOnCall(config: OncallConfig | null, team: string | null, at: Date): string {
   if (!config) return 'No on-call schedule is configured (set ONCALL_FILE to a file like config/oncall.yml).';
   const teams = Object.keys(config.teams);
-  if (team !== null && !config.teams[team]) {
+  if (team !== null && !teamOf(config, team)) {
     return `No team \`${escapeMrkdwn(team)}\`; teams: ${teams.map((t) => `\`${escapeMrkdwn(t)}\``).join(', ') || 'none'}.`;
   }
   const lines: string[] = [];

@@ -3,6 +3,18 @@ import fc from 'fast-check';
 
 /** Generators of hostile input shared by the hostile-*.test.ts property tests. */
 
+/**
+ * One fixed seed unless FC_SEED says otherwise (`FC_SEED=random` explores): a CI run is reproducible, and a failure
+ * prints the seed and path that replay it.
+ */
+const seedFromEnv = process.env.FC_SEED;
+if (seedFromEnv !== 'random') {
+  const seed = seedFromEnv === undefined ? 20_261_127 : Number(seedFromEnv);
+  if (!Number.isSafeInteger(seed))
+    throw new Error(`FC_SEED: expected an integer or "random", got ${seedFromEnv}`);
+  fc.configureGlobal({ ...fc.readConfigureGlobal(), seed });
+}
+
 /** Keys that reach Object.prototype's members when a lookup or merge is careless. */
 export const PROTO_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf'];
 

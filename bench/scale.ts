@@ -321,7 +321,8 @@ async function runPhase(
   opts: Options,
   timing: Timing,
   runbooksDir: string,
-  register: (cluster: Cluster | null) => void,
+  /** what Ctrl-C must close: the phase's cluster, also while it is still starting */
+  register: (closer: { close(): Promise<void> } | null) => void,
 ): Promise<PhaseResult> {
   const loadSeconds = timing.warmup + timing.window + (setup.chaos ? timing.fault : 0);
   // enough fresh services for the whole load, and a few more
@@ -332,7 +333,7 @@ async function runPhase(
   process.stdout.write(
     `\n== phase ${setup.name}: ${setup.webs} web + ${setup.workers} worker process(es); starting the cluster\n`,
   );
-  const cluster = await startCluster({
+  const starting = startCluster({
     verbose: opts.verbose,
     workerLockMs: WORKER_LOCK_MS,
     services,
@@ -344,7 +345,18 @@ async function runPhase(
       DIAGNOSTICS_CONCURRENCY: String(opts.diagnosticsConcurrency),
     },
   });
-  register(cluster);
+  let closing: Promise<void> | null = null;
+  const closeOnce = (c: Cluster) => {
+    closing ??= c.close();
+    return closing;
+  };
+  register({
+    async close() {
+      const c = await starting.catch(() => null);
+      if (c) await closeOnce(c);
+    },
+  });
+  const cluster = await starting;
   const random = seededRandom(opts.seed);
   const [low, high] = CHECK_DELAY_MS;
   for (const service of services) {
@@ -484,7 +496,7 @@ async function runPhase(
     return { ...setup, window, afterKill, checks };
   } finally {
     await probe.close().catch(() => {});
-    await cluster.close();
+    await closeOnce(cluster);
     register(null);
   }
 }
@@ -564,11 +576,12 @@ function report(results: PhaseResult[], opts: Options, timing: Timing): boolean 
 async function main(): Promise<number> {
   const opts = readOptions();
   const timing = opts.short ? SHORT : FULL;
-  let current: Cluster | null = null;
+  let current: { close(): Promise<void> } | null = null;
   let dir: string | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`bench:scale: ${signal}; cleaning up\n`);
-    // the bot processes are in their own process groups; close() stops them, drops the database, kills Redis
+    // the bot processes are in their own process groups; close() stops them (waiting for a cluster still starting),
+    // drops the database, kills Redis
     void Promise.allSettled([
       current?.close(),
       dir ? rm(dir, { recursive: true, force: true }) : undefined,
@@ -585,8 +598,8 @@ async function main(): Promise<number> {
         `${CHECKS} checks per incident, DIAGNOSTICS_CONCURRENCY=${opts.diagnosticsConcurrency} per worker\n`,
     );
     const results: PhaseResult[] = [];
-    const register = (cluster: Cluster | null) => {
-      current = cluster;
+    const register = (closer: { close(): Promise<void> } | null) => {
+      current = closer;
     };
     for (const setup of [
       { name: 'A', webs: 1, workers: 1, chaos: false },

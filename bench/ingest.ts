@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { type SlackStub, startSlackStub } from '../src/devtools/slack-standin/stand-in.js';
 import { deleteKeys, dropDatabase } from '../test/helpers/test-app.js';
-import { findFreePort, seededRandom } from './lib/common.js';
+import { findFreePort, followChildLog, seededRandom } from './lib/common.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -327,8 +327,6 @@ interface AppProcess {
   profileDir: string | null;
 }
 
-const PINO_LEVELS: Record<number, string> = { 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
-
 function startApp(env: Record<string, string>, opts: Options): AppProcess {
   const profileDir = opts.cpuProf ? join(tmpdir(), `ai-sre-bench-prof-${process.pid}`) : null;
   const nodeArgs = ['--import', 'tsx'];
@@ -352,30 +350,7 @@ function startApp(env: Record<string, string>, opts: Options): AppProcess {
     lastLines: [],
     profileDir,
   };
-  const onLine = (line: string) => {
-    if (!line.trim()) return;
-    app.lastLines.push(line);
-    if (app.lastLines.length > 20) app.lastLines.shift();
-    if (opts.verbose) process.stderr.write(`[app] ${line}\n`);
-    let key = 'unparsed output';
-    try {
-      const entry = JSON.parse(line) as { level?: number; msg?: string };
-      key = `${PINO_LEVELS[entry.level ?? 0] ?? String(entry.level)} ${entry.msg ?? ''}`;
-    } catch {
-      // not a pino line (a stack trace on stderr): counted as is
-    }
-    app.logCounts.set(key, (app.logCounts.get(key) ?? 0) + 1);
-  };
-  for (const stream of [child.stdout, child.stderr]) {
-    let buffered = '';
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => {
-      buffered += chunk;
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) onLine(line);
-    });
-  }
+  followChildLog(child, app, opts.verbose ? (line) => process.stderr.write(`[app] ${line}\n`) : undefined);
   child.on('exit', (code, signal) => {
     app.exited = { code, signal };
   });

@@ -25,7 +25,7 @@ import { linearRegression, linearRegressionLine, sampleCorrelation } from 'simpl
 import { deleteKeys, dropDatabase } from '../src/devtools/demo/environment.js';
 import { type SlackStub, startSlackStub } from '../src/devtools/slack-standin/stand-in.js';
 import { createQueues, type Queues } from '../src/queue/queues.js';
-import { findFreePort, seededRandom } from './lib/common.js';
+import { findFreePort, followChildLog, seededRandom } from './lib/common.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -396,8 +396,6 @@ interface BotProcess {
   lastLines: string[];
 }
 
-const PINO_LEVELS: Record<number, string> = { 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
-
 /** every bot process started, so an abrupt exit of the soak can still kill them */
 const started: BotProcess[] = [];
 
@@ -411,30 +409,7 @@ function startBot(role: BotRole, env: Record<string, string>, verbose: boolean):
   });
   const bot: BotProcess = { role, child, exited: null, stopping: false, logCounts: new Map(), lastLines: [] };
   started.push(bot);
-  const onLine = (line: string) => {
-    if (!line.trim()) return;
-    bot.lastLines.push(line);
-    if (bot.lastLines.length > 20) bot.lastLines.shift();
-    if (verbose) process.stderr.write(`[${role}] ${line}\n`);
-    let key = 'unparsed output';
-    try {
-      const entry = JSON.parse(line) as { level?: number; msg?: string };
-      key = `${PINO_LEVELS[entry.level ?? 0] ?? String(entry.level)} ${entry.msg ?? ''}`;
-    } catch {
-      // not a pino line (a stack trace on stderr): counted as is
-    }
-    bot.logCounts.set(key, (bot.logCounts.get(key) ?? 0) + 1);
-  };
-  for (const stream of [child.stdout, child.stderr]) {
-    let buffered = '';
-    stream?.setEncoding('utf8');
-    stream?.on('data', (chunk: string) => {
-      buffered += chunk;
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) onLine(line);
-    });
-  }
+  followChildLog(child, bot, verbose ? (line) => process.stderr.write(`[${role}] ${line}\n`) : undefined);
   child.on('exit', (code, signal) => {
     bot.exited = { code, signal };
   });

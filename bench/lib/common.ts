@@ -24,3 +24,46 @@ export async function findFreePort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+const PINO_LEVELS: Record<number, string> = { 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
+
+/** What a bench keeps of a bot child's output: log lines counted by level and message, and the last few lines. */
+export interface ChildLog {
+  logCounts: Map<string, number>;
+  lastLines: string[];
+}
+
+/**
+ * Reads a child's stdout and stderr line by line into `log`: the last 20 lines, and a count per pino level and message
+ * (a line that is not pino JSON, such as a stack trace, counts as "unparsed output"); `echo` also writes each line.
+ */
+export function followChildLog(
+  child: { stdout: NodeJS.ReadableStream | null; stderr: NodeJS.ReadableStream | null },
+  log: ChildLog,
+  echo?: (line: string) => void,
+): void {
+  const onLine = (line: string) => {
+    if (!line.trim()) return;
+    log.lastLines.push(line);
+    if (log.lastLines.length > 20) log.lastLines.shift();
+    echo?.(line);
+    let key = 'unparsed output';
+    try {
+      const entry = JSON.parse(line) as { level?: number; msg?: string };
+      key = `${PINO_LEVELS[entry.level ?? 0] ?? String(entry.level)} ${entry.msg ?? ''}`;
+    } catch {
+      // not a pino line (a stack trace on stderr): counted as is
+    }
+    log.logCounts.set(key, (log.logCounts.get(key) ?? 0) + 1);
+  };
+  for (const stream of [child.stdout, child.stderr]) {
+    let buffered = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string | Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
+    });
+  }
+}

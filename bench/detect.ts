@@ -4,18 +4,23 @@
  * values per series, read back per point) on the same points. The NAB series are replayed as many series.
  * See bench/README.md.
  */
+
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createDetector, restoreDetector } from '../src/detection/create-detector.js';
+import { createDetector, restoreDetector, restoreDetectorBytes } from '../src/detection/create-detector.js';
 import { readSeriesCsv } from '../src/detection/csv-series.js';
+import { decodeStoredSeries } from '../src/detection/detection-service.js';
 import type { StreamingDetector } from '../src/detection/detector.js';
 import { type MetricSample, seriesKeyOf } from '../src/detection/metric-sample.js';
 import { deleteKeys, startTestApp, type TestApp, WEBHOOK_TOKEN } from '../test/helpers/test-app.js';
+import { type ChildLog, followChildLog } from './lib/common.js';
 import { fmt, percentile } from './report.js';
 
 /** targets of issue 6; points per second */
@@ -44,7 +49,7 @@ const FLAGS = {
   /** the core phase's measured loop; seconds */
   'core-seconds': [5, 1, 120],
 } as const;
-type Options = Record<keyof typeof FLAGS, number> & { data: string; only: string };
+type Options = Record<keyof typeof FLAGS, number> & { data: string; only: string; topology: string };
 
 function readOptions(): Options {
   const { values } = parseArgs({
@@ -52,9 +57,12 @@ function readOptions(): Options {
       ...Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }])),
       data: { type: 'string', default: '../shared/nab/data' },
       only: { type: 'string', default: 'all' },
+      topology: { type: 'string', default: 'split' },
     },
   });
-  const opts = { data: values.data, only: values.only } as Options;
+  const opts = { data: values.data, only: values.only, topology: values.topology } as Options;
+  if (!['split', 'single'].includes(opts.topology))
+    throw new Error(`--topology: expected split or single, got "${opts.topology}"`);
   if (!['all', 'core', 'e2e', 'naive'].includes(opts.only))
     throw new Error(`--only: expected all, core, e2e or naive, got "${opts.only}"`);
   for (const [name, [fallback, min, max]] of Object.entries(FLAGS)) {
@@ -123,8 +131,9 @@ function runCore(w: Workload, seconds: number) {
   for (; k < CORE_POINTS && Number(process.hrtime.bigint() - started) < seconds * 1e9; k++) round(k);
   const ns = Number(process.hrtime.bigint() - started);
   const points = (k - PRIMED) * n;
-  // what ingesting pays per series a request touches: its JSON snapshot restored, then saved; µs, after a warm pass
+  // what the bot pays per series it writes to or reads back from Redis (binary), and the JSON form; µs, after a warm pass
   const texts = detectors.map((d) => JSON.stringify(d.toJSON()));
+  const buffers = detectors.map((d) => d.toBytes());
   const timed = (f: (i: number) => unknown) => {
     for (let i = 0; i < n; i++) f(i);
     const t = performance.now();
@@ -133,11 +142,15 @@ function runCore(w: Workload, seconds: number) {
   };
   const restore = timed((i) => restoreDetector(JSON.parse(texts[i] as string)));
   const save = timed((i) => JSON.stringify((detectors[i] as StreamingDetector).toJSON()));
+  const restoreBytes = timed((i) => restoreDetectorBytes(buffers[i] as Uint8Array));
+  const saveBytes = timed((i) => (detectors[i] as StreamingDetector).toBytes());
   return {
     pointsPerSecond: points / (ns / 1e9),
     lines: [
       `${fmt(points)} points over ${n} series in ${fmt(ns / 1e9, 1)} s: ${fmt(ns / points)} ns/point`,
-      `state: ${fmt(texts.reduce((a, t) => a + t.length, 0) / n)} JSON bytes per series; per series touched, ` +
+      `state: ${fmt(buffers.reduce((a, b) => a + b.length, 0) / n)} bytes per series binary (what Redis keeps), ` +
+        `restoreDetectorBytes ${fmt(restoreBytes, 1)} µs, toBytes ${fmt(saveBytes, 1)} µs`,
+      `as JSON: ${fmt(texts.reduce((a, t) => a + t.length, 0) / n)} bytes, ` +
         `JSON.parse + restoreDetector ${fmt(restore, 1)} µs, toJSON + JSON.stringify ${fmt(save, 1)} µs`,
     ],
   };
@@ -200,7 +213,7 @@ type LoadResult = Record<
 };
 
 /** 2. End to end: PRIMED points per series through the detection service, then the HTTP load from a worker. */
-async function runEndToEnd(w: Workload, opts: Options, t: TestApp) {
+async function runEndToEnd(w: Workload, opts: Options, t: TestApp, jobsProcess: WorkerProcess | undefined) {
   const n = w.samples.length;
   const primedAt = performance.now();
   for (let s0 = 0; s0 < n && !interrupted; s0 += 100) {
@@ -245,14 +258,20 @@ async function runEndToEnd(w: Workload, opts: Options, t: TestApp) {
     const match = `${t.app.ctx.config.QUEUE_PREFIX}:detector:*`;
     const [next, keys] = await t.app.ctx.redis.scan(cursor, 'MATCH', match, 'COUNT', 1000);
     cursor = next;
-    for (const raw of keys.length > 0 ? await t.app.ctx.redis.mget(...keys) : []) {
-      const stored = JSON.parse(raw ?? '{}') as { k?: string; d?: { version: number } };
-      if (!stored.k || !stored.d || !expected.has(stored.k)) continue;
-      [found, bytes] = [found + 1, bytes + (raw ?? '').length];
-      if (restoreDetector(stored.d).count !== expected.get(stored.k)) wrong++;
+    for (const raw of keys.length > 0 ? await t.app.ctx.redis.mgetBuffer(...keys) : []) {
+      const stored = raw ? decodeStoredSeries(raw) : null;
+      if (!raw || !stored || !expected.has(stored.key)) continue;
+      [found, bytes] = [found + 1, bytes + raw.length];
+      if (stored.detector.count !== expected.get(stored.key)) wrong++;
     }
   } while (cursor !== '0');
   const incidentsLoaded = (await incidents()) - incidentsPrimed;
+  const slackCalls = (method: string) => t.stub.calls.filter((c) => c.method === method).length;
+  const jobs = jobsProcess
+    ? `jobs in the worker process (pid ${jobsProcess.pid}): ${fmt(slackCalls('chat.postMessage'))} Slack messages ` +
+      `posted, ${fmt(slackCalls('chat.update'))} updated, ${fmt(slackCalls('files.completeUploadExternal'))} ` +
+      `charts uploaded; its log: ${jobsProcess.summary()}`
+    : 'jobs (Slack cards and charts, diagnosis) in this process too (--topology single)';
   const q = (p: number) => fmt(percentile(result.latencies, p), 1);
   return {
     pointsPerSecond: result.measured / opts.duration,
@@ -266,9 +285,56 @@ async function runEndToEnd(w: Workload, opts: Options, t: TestApp) {
         `rejected; ${fmt(found)}/${fmt(n)} series in Redis, ${wrong} whose point count ≠ points sent`,
       `state in Redis: ${fmt(bytes / Math.max(1, found))} bytes per series; anomalies answered ${fmt(result.anomalies)}, ` +
         `incidents opened from anomalies ${incidentsPrimed} while priming, ${incidentsLoaded} under load`,
+      jobs,
       `app thread busy ${fmt(loopBusy * 100)}% (event-loop utilisation); ` +
         `machine ${fmt(cores / opts.duration, 2)} of ${cpus().length} cores busy`,
     ],
+  };
+}
+
+interface WorkerProcess {
+  pid: number;
+  /** warnings and errors it logged, by message */
+  summary(): string;
+  stop(): Promise<void>;
+}
+
+/** `ai-sre start --role worker` with the app's settings; resolves once its BullMQ workers are listening. */
+async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--role', 'worker'], {
+    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log: ChildLog = { logCounts: new Map(), lastLines: [] };
+  followChildLog(child, log);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const queue = new Queue('slack', {
+    connection: { host: '127.0.0.1', port: 6379 },
+    prefix: env.QUEUE_PREFIX,
+  });
+  try {
+    const deadline = Date.now() + 60_000;
+    while ((await queue.getWorkersCount()) === 0) {
+      if (child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`the worker process did not start: ${log.lastLines.slice(-5).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  } finally {
+    await queue.close();
+  }
+  return {
+    pid: child.pid ?? 0,
+    summary: () =>
+      [...log.logCounts].map(([msg, n]) => `${n} × ${msg}`).join('; ') || 'no warnings or errors',
+    stop,
   };
 }
 
@@ -352,14 +418,21 @@ async function main(): Promise<number> {
   if (runs('e2e')) {
     process.stderr.write('bench: end to end: priming the series\n');
     let t: TestApp | undefined;
+    let worker: WorkerProcess | undefined;
     try {
       // Slack syncs debounced as deployed (5 s), not as the tests' 100 ms: a storm's card edits and digests batch up
-      t = await startTestApp({ LOG_LEVEL: 'silent', SLACK_SYNC_DEBOUNCE_MS: '5000' });
-      const e2e = await runEndToEnd(w, opts, t);
+      const env = { LOG_LEVEL: 'silent', SLACK_SYNC_DEBOUNCE_MS: '5000' };
+      // split (default), as deployed at scale: this process is the web role (HTTP, detection, intake, enqueueing)
+      // and one `--role worker` process runs the jobs (Slack cards and charts, diagnosis, escalation); single: one
+      // process does everything (`--role all`, the default of `ai-sre start`)
+      t = await startTestApp(env, { role: opts.topology === 'split' ? 'web' : 'all' });
+      if (opts.topology === 'split') worker = await startWorkerProcess(t.env);
+      const e2e = await runEndToEnd(w, opts, t, worker);
       lost = e2e.lost;
       section('2. end to end: POST /ingest/metrics, detector state in Redis', e2e.lines);
       row('end to end, /ingest/metrics', e2e.pointsPerSecond, TARGET_E2E);
     } finally {
+      await worker?.stop();
       await t?.close().catch((err: Error) => process.stderr.write(`bench: clean-up: ${err.message}\n`));
     }
   }

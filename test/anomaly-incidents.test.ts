@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { sendSlashCommand } from '../src/devtools/slack-standin/sign.js';
+import { MAX_CHARTS_PER_INCIDENT } from '../src/slack/jobs/sync-incident-slack.job.js';
 import { eventually, SIGNING_SECRET, startTestApp, type TestApp } from './helpers/test-app.js';
 
 const START = Date.UTC(2026, 10, 1);
@@ -107,6 +108,35 @@ describe('anomalies → incidents', () => {
     assert.equal(rows.length, 1, 'the two signals share one incident');
     assert.equal(rows[0]?.severity, 'high');
     assert.equal((await incidentsOf('solo')).length, 0, 'one spike alone is not an incident');
+  });
+
+  test('a storm of anomalous series is one incident whose thread gets at most MAX_CHARTS_PER_INCIDENT charts', async () => {
+    const names = Array.from({ length: MAX_CHARTS_PER_INCIDENT + 4 }, (_, i) => `queue_depth_${i}`);
+    await t.webhook(
+      '/ingest/metrics',
+      names.flatMap((name) => series(name, { service: 'storm' }, 800, 12)),
+    );
+    const [incident] = await eventually('the storm incident', async () => {
+      const found = await incidentsOf('storm');
+      return found[0] && found[0].alert_count >= names.length ? found : null;
+    });
+    assert.equal((await incidentsOf('storm')).length, 1);
+    await t.drained();
+    const charts = await t.query<{ key: string }>(
+      `SELECT key FROM slack_thread_messages WHERE incident_id = $1 AND key LIKE 'chart:%'`,
+      [incident?.id],
+    );
+    assert.equal(charts.length, MAX_CHARTS_PER_INCIDENT, 'the first series get a chart each, the rest none');
+    const thread =
+      charts.length > 0
+        ? await t.query<{ ts: string }>('SELECT ts FROM slack_messages WHERE incident_id = $1', [
+            incident?.id,
+          ])
+        : [];
+    const uploads = t.stub
+      .callsTo('files.completeUploadExternal')
+      .filter((c) => c.args.thread_ts === thread[0]?.ts);
+    assert.equal(uploads.length, MAX_CHARTS_PER_INCIDENT, 'uploaded to Slack in its thread');
   });
 
   test('a maintenance window suppresses anomaly incidents of its service', async () => {

@@ -32,6 +32,7 @@ function createCountingDetector(): StreamingDetector {
       return count;
     },
     toJSON: () => ({ version: 1, count }),
+    toBytes: () => Uint8Array.of(count),
     expectedRange: () => null,
   };
 }

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createDetector, DetectorSnapshotError, restoreDetector } from '../src/detection/create-detector.js';
+import {
+  createDetector,
+  DetectorSnapshotError,
+  restoreDetector,
+  restoreDetectorBytes,
+} from '../src/detection/create-detector.js';
 import { DEFAULT_WARM_UP } from '../src/detection/ensemble-detector.js';
 
 const START = Date.UTC(2024, 0, 1);
@@ -226,11 +231,52 @@ describe('streaming detector: state', () => {
     }
   });
 
+  test('a restored detector continues exactly as the original, through its binary snapshot', () => {
+    const points = buildDaily(8, 9).map((p, i) => (i % 500 === 0 ? { ...p, v: p.v + 30 } : p));
+    for (const cut of [0, 7, DEFAULT_WARM_UP + 5, 2000]) {
+      const original = createDetector({ warmUp: 40 });
+      for (const p of points.slice(0, cut)) original.update(p.t, p.v);
+      // at an odd offset inside a larger buffer, as a slice of a socket read would be
+      const bytes = original.toBytes();
+      const framed = Buffer.alloc(bytes.length + 3);
+      framed.set(bytes, 3);
+      const restored = restoreDetectorBytes(framed.subarray(3));
+      assert.equal(restored.count, original.count);
+      assert.deepEqual(restored.toJSON(), original.toJSON(), 'the same state as the JSON snapshot sees it');
+      for (const p of points.slice(cut)) assert.equal(restored.update(p.t, p.v), original.update(p.t, p.v));
+      assert.deepEqual(Buffer.from(restored.toBytes()), Buffer.from(original.toBytes()));
+    }
+  });
+
+  test('a damaged or foreign binary snapshot is refused with a coded error', () => {
+    const detector = createDetector();
+    for (const p of buildDaily(2, 3)) detector.update(p.t, p.v);
+    const bytes = detector.toBytes();
+    const refused = (b: Uint8Array, pattern: RegExp) =>
+      assert.throws(
+        () => restoreDetectorBytes(b),
+        (err: unknown) => err instanceof DetectorSnapshotError && pattern.test(err.message),
+      );
+    refused(bytes.subarray(0, bytes.length - 1), /bytes, expected/);
+    refused(Buffer.from(JSON.stringify(detector.toJSON())), /bytes, expected|not a binary/);
+    const otherVersion = Uint8Array.from(bytes);
+    otherVersion[2] = 99;
+    refused(otherVersion, /version 99/);
+    const badMagic = Uint8Array.from(bytes);
+    badMagic[0] = 0;
+    refused(badMagic, /not a binary/);
+    const tooManyMedians = Uint8Array.from(bytes);
+    tooManyMedians[3] = 200;
+    refused(tooManyMedians, /median/);
+  });
+
   test('the snapshot is compact', () => {
     const detector = createDetector();
     for (const p of buildDaily(15, 3)) detector.update(p.t, p.v);
     const size = JSON.stringify(detector.toJSON()).length;
     assert.ok(size < 5000, `${size} bytes`);
+    const binary = detector.toBytes().length;
+    assert.ok(binary < 3300, `${binary} bytes binary`);
   });
 
   test('a snapshot from another layout or a damaged one is refused with a coded error', () => {

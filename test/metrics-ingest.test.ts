@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { createDetector } from '../src/detection/create-detector.js';
-import { createDetectionService } from '../src/detection/detection-service.js';
+import { createDetectionService, decodeStoredSeries } from '../src/detection/detection-service.js';
+import { MetricSample, parseCommonSample } from '../src/detection/metric-sample.js';
+import { hostileJson, hostileKey, hostileString, PROTO_KEYS } from './helpers/hostile-arbitraries.js';
 import { deleteKeys, startTestApp, type TestApp } from './helpers/test-app.js';
 
 const START = Date.UTC(2026, 10, 1);
@@ -120,6 +123,77 @@ describe('detector state in Redis', () => {
     const ttl = await redis.ttl(keys[0] as string);
     assert.ok(ttl > 3500 && ttl <= 3600, `the series expires when silent (ttl ${ttl})`);
   });
+  test('a JSON state written by an earlier build is continued, and rewritten in the binary layout', async () => {
+    const points = steady(400);
+    const sample = (p: { timestamp: number; value: number }, index: number) => ({
+      index,
+      sample: { series: 'mem', labels: { host: 'b' }, timestamp: p.timestamp, value: p.value },
+    });
+    const old = createDetector();
+    for (const p of points.slice(0, 250)) old.update(p.timestamp, p.value);
+    const seriesKey = 'mem{host="b"}';
+    const key = `${prefix}:detector:${createHash('sha1').update(seriesKey).digest('hex').slice(0, 24)}`;
+    const last = (points[249] as { timestamp: number }).timestamp;
+    await redis.set(
+      key,
+      JSON.stringify({
+        k: seriesKey,
+        t: last,
+        d: old.toJSON(),
+        r: { bits: 0, since: null, reported: false },
+      }),
+    );
+    const svc = createDetectionService({ redis, prefix, ttlSeconds: 3600, threshold: 0 });
+    const after = await svc.ingest(points.slice(250).map(sample));
+    await svc.close();
+    const expected = points.slice(250).map((p) => old.update(p.timestamp, p.value));
+    assert.deepEqual(
+      after.anomalies.map((a) => a.likelihood),
+      expected,
+      'the upgraded series keeps its model',
+    );
+    const stored = await redis.getBuffer(key);
+    assert.ok(stored && stored[0] !== 0x7b, 'rewritten in the binary layout');
+    const decoded = decodeStoredSeries(stored);
+    assert.equal(decoded.key, seriesKey);
+    assert.equal(decoded.detector.count, 400);
+    assert.equal(decoded.last, (points[399] as { timestamp: number }).timestamp);
+  });
+
+  test('a damaged state or another series’ state under the same key starts the series afresh', async () => {
+    const svc = createDetectionService({ redis, prefix, ttlSeconds: 3600, threshold: 0 });
+    const keyOf = (seriesKey: string) =>
+      `${prefix}:detector:${createHash('sha1').update(seriesKey).digest('hex').slice(0, 24)}`;
+    await redis.set(keyOf('disk{host="c"}'), Buffer.from([0x53, 0x31, 0, 0, 1, 2, 3]));
+    // a collision: the stored value names another series
+    const other = createDetectionService({
+      redis,
+      prefix: `${prefix}-other`,
+      ttlSeconds: 3600,
+      threshold: 0,
+    });
+    await other.ingest([{ index: 0, sample: { series: 'x', labels: {}, timestamp: START, value: 1 } }]);
+    await other.close();
+    const foreign = await redis.getBuffer(
+      `${prefix}-other:detector:${createHash('sha1').update('x').digest('hex').slice(0, 24)}`,
+    );
+    assert.ok(foreign);
+    await redis.set(keyOf('net{host="c"}'), foreign);
+    const result = await svc.ingest([
+      { index: 0, sample: { series: 'disk', labels: { host: 'c' }, timestamp: START, value: 5 } },
+      { index: 1, sample: { series: 'net', labels: { host: 'c' }, timestamp: START, value: 5 } },
+    ]);
+    await svc.close();
+    assert.equal(result.accepted, 2);
+    for (const seriesKey of ['disk{host="c"}', 'net{host="c"}']) {
+      const stored = await redis.getBuffer(keyOf(seriesKey));
+      assert.ok(stored);
+      const decoded = decodeStoredSeries(stored);
+      assert.equal(decoded.key, seriesKey);
+      assert.equal(decoded.detector.count, 1, `${seriesKey} started afresh`);
+    }
+    await deleteKeys(`${prefix}-other:*`);
+  });
 });
 
 describe('Prometheus poller', () => {
@@ -223,5 +297,97 @@ describe('live detectors in memory', () => {
       'every series written by the background flush',
     );
     await svc.close();
+  });
+});
+
+describe('metric samples: the hand-checked common case', () => {
+  /** samples near the boundary of valid: each field valid, invalid, or of another type, sometimes missing or extra */
+  const often = <T, U>(valid: fc.Arbitrary<T>, other: fc.Arbitrary<U>): fc.Arbitrary<T | U> =>
+    fc.oneof({ arbitrary: valid, weight: 4 }, { arbitrary: other, weight: 1 });
+  const nearSample = fc
+    .tuple(
+      fc.record(
+        {
+          series: often(
+            fc.constantFrom('cpu', 'http_requests_total', 'a:b.c-d', 'x'.repeat(200)),
+            fc.oneof(fc.constantFrom('', '1cpu', 'x'.repeat(201)), hostileString),
+          ),
+          labels: often(
+            fc.dictionary(
+              often(
+                fc.constantFrom('service', 'host', '_x', 'le'),
+                fc.oneof(fc.constantFrom('1a', 'a-b', ...PROTO_KEYS), hostileKey),
+              ),
+              often(
+                fc.constantFrom('api', '', '😀', 'v'.repeat(1000)),
+                fc.oneof(fc.constantFrom('a\u0000', 'x\ud800', 'v'.repeat(1001)), hostileString),
+              ),
+              { maxKeys: 4 },
+            ),
+            fc.oneof(
+              fc.array(fc.string(), { maxLength: 2 }),
+              fc.constant(null),
+              fc.constant(Object.fromEntries(Array.from({ length: 31 }, (_, i) => [`l${i}`, 'v']))),
+            ),
+          ),
+          timestamp: often(
+            fc.constantFrom(
+              START / 1000,
+              START,
+              START / 1000 + 0.5,
+              1e11 - 1,
+              1e11,
+              946684800,
+              4102444800000,
+            ),
+            fc.oneof(
+              fc.constantFrom(946684799.9, 4102444800001, '2026-11-01T00:00:00Z', '1761955200', 'soon'),
+              fc.double(),
+            ),
+          ),
+          value: often(
+            fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer()),
+            fc.oneof(fc.double(), fc.constantFrom('1', null, true)),
+          ),
+        },
+        { requiredKeys: ['series', 'timestamp', 'value'] },
+      ),
+      fc.oneof({ arbitrary: fc.constant(null), weight: 5 }, { arbitrary: hostileJson, weight: 1 }),
+    )
+    .map(([sample, extra]) => (extra === null ? sample : { ...sample, extra }));
+
+  test('whatever the hand check accepts, MetricSample accepts with the same result', () => {
+    let common = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof({ arbitrary: nearSample, weight: 3 }, { arbitrary: hostileJson, weight: 1 }),
+        (item) => {
+          const fast = parseCommonSample(item);
+          const parsed = MetricSample.safeParse(item);
+          if (fast === null) return;
+          common++;
+          assert.ok(parsed.success, `zod refuses what the hand check accepted: ${JSON.stringify(item)}`);
+          assert.deepEqual(fast, parsed.data);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+    assert.ok(common > 500, `the generator reaches the common case (${common} of 5000)`);
+  });
+
+  test('the common case is the usual sample', () => {
+    const sample = { series: 'cpu', labels: { service: 'api' }, timestamp: START / 1000, value: 0.5 };
+    assert.deepEqual(parseCommonSample(sample), { ...sample, timestamp: START });
+    assert.deepEqual(parseCommonSample({ series: 'cpu', timestamp: START, value: 1 }), {
+      series: 'cpu',
+      labels: {},
+      timestamp: START,
+      value: 1,
+    });
+    // left to the schema: string timestamps, prototype keys, bad text
+    assert.equal(parseCommonSample({ ...sample, timestamp: '2026-11-01T00:00:00Z' }), null);
+    assert.equal(parseCommonSample({ ...sample, labels: JSON.parse('{"__proto__":"x"}') }), null);
+    assert.equal(parseCommonSample({ ...sample, labels: { service: 'a\u0000' } }), null);
+    assert.equal(MetricSample.safeParse({ ...sample, labels: { service: 'a\ud800' } }).success, false);
   });
 });

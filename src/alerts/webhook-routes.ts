@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import type { IngestResult } from '../detection/detection-service.js';
-import { MetricBatch, MetricSample } from '../detection/metric-sample.js';
+import { MetricBatch, MetricSample, parseCommonSample } from '../detection/metric-sample.js';
 import type { Logger } from '../logger.js';
 import type { DeployEventRecord } from '../store/deploy-events-repo.js';
 import type { NormalizedAlert } from './normalized-alert.js';
@@ -210,7 +210,11 @@ export function unstorableJsonProblem(text: string): string | null {
 }
 
 /** Parses, validates and decodes a JSON body: 415/400 with the field paths when it is not acceptable. */
-export function parseJsonBody(text: string, contentType: string | undefined): unknown {
+export function parseJsonBody(
+  text: string,
+  contentType: string | undefined,
+  options: { storable: boolean } = { storable: true },
+): unknown {
   if (contentType && !/^application\/([a-z.+-]*\+)?json\b/i.test(contentType)) {
     throw new HttpError(
       415,
@@ -224,7 +228,7 @@ export function parseJsonBody(text: string, contentType: string | undefined): un
   } catch (err) {
     throw new HttpError(400, 'malformed_json', `body is not valid JSON: ${(err as Error).message}`);
   }
-  const problem = unstorableJsonProblem(text);
+  const problem = options.storable ? unstorableJsonProblem(text) : null;
   if (problem) throw new HttpError(400, 'unstorable_payload', `body cannot be stored: ${problem}`);
   return body;
 }
@@ -252,6 +256,11 @@ interface WebhookEndpoint<T> {
   parse(body: unknown): z.ZodSafeParseResult<T>;
   /** stores the delivery (`payloadJson` is the body as received) and returns the answer's body */
   handle(payload: T, payloadJson: string): Promise<unknown>;
+  /**
+   * the body as received is stored (default): the whole text must be storable as jsonb. Metric batches are not
+   * stored; each sample's own schema keeps what could reach Postgres storable, so one bad sample is refused alone.
+   */
+  storesBody?: boolean;
 }
 
 /**
@@ -293,12 +302,18 @@ export function buildWebhookRoutes(deps: WebhookRouteDeps): HttpRoute[] {
   const metricsRoute = webhookRoute(deps, {
     name: 'metrics',
     path: '/ingest/metrics',
+    storesBody: false,
     parse: (body) => MetricBatch.safeParse(body),
     async handle(payload) {
       const items = Array.isArray(payload) ? payload : payload.samples;
       const valid: { index: number; sample: MetricSample }[] = [];
       const invalid: { index: number; reason: string }[] = [];
       items.forEach((item, index) => {
+        const common = parseCommonSample(item);
+        if (common) {
+          valid.push({ index, sample: common });
+          return;
+        }
         const parsed = MetricSample.safeParse(item);
         if (parsed.success) valid.push({ index, sample: parsed.data });
         else invalid.push({ index, reason: describeIssues(parsed.error.issues).join('; ') });
@@ -349,7 +364,7 @@ function webhookRoute<T>(deps: WebhookRouteDeps, endpoint: WebhookEndpoint<T>): 
 async function receiveWebhook<T>(endpoint: WebhookEndpoint<T>, deps: WebhookRouteDeps, req: IncomingMessage) {
   checkBearer(req, deps.webhookToken);
   const text = decodeUtf8Body(await readBody(req, deps.maxBodyBytes));
-  const body = parseJsonBody(text, req.headers['content-type']);
+  const body = parseJsonBody(text, req.headers['content-type'], { storable: endpoint.storesBody ?? true });
   const parsed = endpoint.parse(body);
   if (!parsed.success) {
     const details = describeIssues(parsed.error.issues);

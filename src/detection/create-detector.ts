@@ -60,3 +60,15 @@ export function restoreDetector(snapshot: DetectorSnapshot): StreamingDetector {
     throw new DetectorSnapshotError((err as Error).message);
   }
 }
+
+/**
+ * A detector that continues exactly where the one whose toBytes() gave `bytes` left off. Throws DetectorSnapshotError
+ * for another version or a damaged buffer.
+ */
+export function restoreDetectorBytes(bytes: Uint8Array): StreamingDetector {
+  try {
+    return EnsembleDetector.fromBytes(bytes);
+  } catch (err) {
+    throw new DetectorSnapshotError((err as Error).message);
+  }
+}

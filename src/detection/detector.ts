@@ -12,6 +12,8 @@ export interface StreamingDetector {
   readonly count: number;
   /** the model's state as plain JSON (numbers, arrays, objects), compact enough to keep per series in Redis */
   toJSON(): DetectorSnapshot;
+  /** the same state as one binary buffer (what the bot keeps in Redis); restoreDetectorBytes reads it */
+  toBytes(): Uint8Array;
   /**
    * The range the model expects the next value in (for people reading the evidence, not for scoring); null while
    * warming up.

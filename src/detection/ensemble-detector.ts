@@ -38,7 +38,7 @@ import {
  *    a prior of one anomalous point in 10^4: 1 / (1 + 10^(4 − s)).
  *
  * Everything is O(1) per point (the median window and the histograms are fixed, small sizes) and the state is a
- * few typed arrays, serialised by toJSON.
+ * few typed arrays, serialised by toJSON (plain JSON) or toBytes (one binary buffer, what the bot keeps in Redis).
  */
 
 export const SNAPSHOT_VERSION = 2;
@@ -461,6 +461,54 @@ export class EnsembleDetector implements StreamingDetector {
     };
   }
 
+  /**
+   * The same state as toJSON in one buffer (see BINARY below): about 3 KB instead of 4.4 KB of JSON, and written and
+   * read back without building any intermediate objects. Numbers keep every bit, so a restored detector continues
+   * exactly as this one would. The Float32 tables are in this machine's byte order (little-endian on x86 and ARM).
+   */
+  toBytes(): Uint8Array {
+    const bytes = new Uint8Array(BINARY.length);
+    const median = this.window.values();
+    const head = new DataView(bytes.buffer);
+    head.setUint16(0, BINARY.magic);
+    head.setUint8(2, SNAPSHOT_VERSION);
+    head.setUint8(3, median.length);
+    head.setUint32(4, this.warmUp, true);
+    const numbers = new Float64Array(bytes.buffer, BINARY.header, BINARY.numbers);
+    let i = 0;
+    for (const name of SCALARS) numbers[i++] = this[name];
+    for (const r of this.rarity) numbers[i++] = r.weight;
+    for (const v of median) numbers[i++] = v;
+    new Float32Array(bytes.buffer, BINARY.tablesAt, TABLES_LENGTH).set(this.tables);
+    return bytes;
+  }
+
+  /** The detector toBytes() wrote. Throws (a plain Error naming what is wrong) on a foreign or damaged buffer. */
+  static fromBytes(bytes: Uint8Array): EnsembleDetector {
+    if (bytes.length !== BINARY.length)
+      throw new Error(`detector snapshot: ${bytes.length} bytes, expected ${BINARY.length}`);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (view.getUint16(0) !== BINARY.magic)
+      throw new Error('detector snapshot: not a binary detector snapshot');
+    const version = view.getUint8(2);
+    if (version !== SNAPSHOT_VERSION)
+      throw new Error(`detector snapshot: version ${version}, this build reads ${SNAPSHOT_VERSION}`);
+    const medianCount = view.getUint8(3);
+    const warmUp = view.getUint32(4, true);
+    if (medianCount > MEDIAN_WINDOW) throw new Error(`detector snapshot: ${medianCount} median values`);
+    if (warmUp < 16) throw new Error(`detector snapshot: warm-up ${warmUp}`);
+    // the buffer may sit at any offset (a slice of a socket read): read the numbers through the view
+    const number = (i: number) => view.getFloat64(BINARY.header + 8 * i, true);
+    const scalars = Array.from({ length: SCALARS.length }, (_, i) => number(i));
+    const rarityWeights = Array.from({ length: CHANNELS }, (_, c) => number(SCALARS.length + c));
+    if (!rarityWeights.every((w) => w > 0))
+      throw new Error('detector snapshot: rarity weights must be positive');
+    const median = Array.from({ length: medianCount }, (_, i) => number(SCALARS.length + CHANNELS + i));
+    const tables = new Float32Array(TABLES_LENGTH);
+    new Uint8Array(tables.buffer).set(bytes.subarray(BINARY.tablesAt, BINARY.length));
+    return new EnsembleDetector(warmUp, { scalars, median, tables, rarityWeights });
+  }
+
   static fromSnapshot(snapshot: EnsembleSnapshot): EnsembleDetector {
     return new EnsembleDetector(snapshot.warmUp, {
       scalars: snapshot.scalars,
@@ -470,6 +518,18 @@ export class EnsembleDetector implements StreamingDetector {
     });
   }
 }
+
+/**
+ * toBytes' layout: a header of 8 bytes (magic "AD", the snapshot version, how many median values, the warm-up as a
+ * little-endian u32), then Float64 numbers (the scalars, the rarity weights, the median window padded to its size),
+ * then the Float32 tables.
+ */
+const BINARY = (() => {
+  const header = 8;
+  const numbers = SCALARS.length + CHANNELS + MEDIAN_WINDOW;
+  const tablesAt = header + 8 * numbers;
+  return { magic: 0x4144, header, numbers, tablesAt, length: tablesAt + 4 * TABLES_LENGTH };
+})();
 
 export const SNAPSHOT_SHAPE = {
   scalars: SCALARS.length,

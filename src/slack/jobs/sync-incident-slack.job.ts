@@ -430,19 +430,26 @@ async function updateThreadRecords(tx: Tx, incidentId: number, deps: SyncDeps): 
  * A chart of each anomalous series of the incident (value, expected band, where it started deviating), uploaded
  * once into the thread with the files API. The evidence comes from the anomaly alert's annotations.
  */
+/** anomaly charts posted in one incident's thread at most */
+export const MAX_CHARTS_PER_INCIDENT = 5;
+
 async function postAnomalyCharts(
   tx: Tx,
   incidentId: number,
   thread: { channel: string; ts: string },
   deps: SyncDeps,
 ): Promise<void> {
+  // the first series to deviate get a chart each, up to MAX_CHARTS_PER_INCIDENT: a storm of hundreds of anomalous
+  // series is one incident whose card lists them, not a thread of hundreds of images
   const { rows } = await tx.query<{ fingerprint: string; name: string; annotations: Record<string, string> }>(
     `SELECT a.fingerprint, a.name, a.annotations FROM incident_alerts a
       WHERE a.incident_id = $1 AND a.source = 'anomaly' AND a.annotations ? 'recent_points'
         AND NOT EXISTS (SELECT 1 FROM slack_thread_messages m
                          WHERE m.incident_id = a.incident_id AND m.key = 'chart:' || a.fingerprint)
-      ORDER BY a.id LIMIT 5`,
-    [incidentId],
+      ORDER BY a.id
+      LIMIT GREATEST(0, $2 - (SELECT count(*) FROM slack_thread_messages m
+                               WHERE m.incident_id = $1 AND m.key LIKE 'chart:%'))`,
+    [incidentId, MAX_CHARTS_PER_INCIDENT],
   );
   for (const row of rows) {
     const chart = await (deps.charts ?? inThreadRenderer).render(row.name, row.annotations);

@@ -7,14 +7,16 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { stringify as toYaml } from 'yaml';
 import { Severity, serviceFromLabels, severityFromLabels } from '../src/alerts/normalized-alert.js';
+import { loadDetectionQueries } from '../src/detection/prometheus-poller.js';
 import { COLLECTORS } from '../src/diagnostics/registry.js';
 import { renderArgv, runArgv } from '../src/diagnostics/run-argv.js';
-import { Targets } from '../src/diagnostics/targets.js';
+import { parseTargets, Targets, TargetsError } from '../src/diagnostics/targets.js';
 import { TemplateError, type TemplateVars } from '../src/diagnostics/templating.js';
 import { OncallError, parseOncall } from '../src/escalation/oncall.schema.js';
 import { PagersConfigError, parsePagersConfig } from '../src/escalation/pagers/pagers.schema.js';
 import { checkExpression, evaluateExpression } from '../src/runbooks/cel.js';
 import { parseRunbook } from '../src/runbooks/loader.js';
+import { PolicyError, parsePolicy } from '../src/safety/policy.js';
 import { parseIncidentCommand, parseMention } from '../src/slack/commands/incident-command.js';
 import { createChannelRouter, loadRouting, RoutingFile } from '../src/slack/routing.js';
 import {
@@ -146,6 +148,99 @@ remediations: []
         } catch (err) {
           assert.ok(err instanceof OncallError, `not an OncallError: ${(err as Error).stack}`);
           assert.match(err.message, /^config\/fuzz-oncall\.yml: /);
+        }
+        assertNotPolluted();
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  /** billion laughs: five levels of ten aliases each, 100,000 leaves once expanded */
+  const ALIAS_BOMB = [
+    'a: &a [x,x,x,x,x,x,x,x,x,x]',
+    'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]',
+    'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]',
+    'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]',
+    'e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]',
+  ].join('\n');
+  const DANGLING_ALIAS = 'tiers: *nowhere\n';
+  const yamlAliasErrors = [
+    { text: ALIAS_BOMB, message: /Excessive alias count/ },
+    { text: DANGLING_ALIAS, message: /Unresolved alias/ },
+  ];
+
+  test('safety policy YAML: an alias bomb or a dangling alias is a PolicyError naming the file', () => {
+    for (const { text, message } of yamlAliasErrors) {
+      assert.throws(
+        () => parsePolicy(text, 'config/safety.yml'),
+        (err: unknown) => {
+          assert.ok(err instanceof PolicyError, `not a PolicyError: ${(err as Error).stack}`);
+          assert.equal(err.code, 'policy_invalid');
+          assert.match(err.message, /^config\/safety\.yml: /);
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    }
+  });
+
+  test('targets YAML: an alias bomb or a dangling alias is a TargetsError naming the file', () => {
+    for (const { text, message } of yamlAliasErrors) {
+      assert.throws(
+        () => parseTargets(text, 'config/targets.yml', {}),
+        (err: unknown) => {
+          assert.ok(err instanceof TargetsError, `not a TargetsError: ${(err as Error).stack}`);
+          assert.equal(err.code, 'targets_invalid');
+          assert.match(err.message, /^config\/targets\.yml: /);
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    }
+    // an alias inside its own anchor converts to a cyclic value, which once overflowed the stack
+    assert.throws(
+      () => parseTargets('databases: &d { main: *d }\n', 'config/targets.yml', {}),
+      (err: unknown) =>
+        err instanceof TargetsError &&
+        err.message === 'config/targets.yml: databases.main: a YAML alias that contains itself',
+    );
+  });
+
+  test('detection queries YAML: an alias bomb or a dangling alias is a queries_invalid error naming the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ai-sre-queries-'));
+    try {
+      const file = join(dir, 'queries.yml');
+      for (const { text, message } of yamlAliasErrors) {
+        await writeFile(file, text);
+        await assert.rejects(loadDetectionQueries(file), (err: unknown) => {
+          assert.ok(err instanceof Error && 'code' in err, `not an AppError: ${(err as Error).stack}`);
+          assert.equal(err.code, 'queries_invalid');
+          assert.ok(err.message.startsWith(`${file}: `), err.message);
+          assert.match(err.message, message);
+          return true;
+        });
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('safety policy and targets YAML: valid, or their own error starting with the file name, never a throw', () => {
+    const policy = readFileSync(new URL('../config/safety.yml', import.meta.url), 'utf8');
+    const targetsText = readFileSync(new URL('../config/targets.yml', import.meta.url), 'utf8');
+    fc.assert(
+      fc.property(yamlDocument(policy), yamlDocument(targetsText), (policyText, targetsDoc) => {
+        try {
+          parsePolicy(policyText, 'config/fuzz-safety.yml');
+        } catch (err) {
+          assert.ok(err instanceof PolicyError, `not a PolicyError: ${(err as Error).stack}`);
+          assert.match(err.message, /^config\/fuzz-safety\.yml: /);
+        }
+        try {
+          parseTargets(targetsDoc, 'config/fuzz-targets.yml', {});
+        } catch (err) {
+          assert.ok(err instanceof TargetsError, `not a TargetsError: ${(err as Error).stack}`);
+          assert.match(err.message, /^config\/fuzz-targets\.yml: /);
         }
         assertNotPolluted();
       }),

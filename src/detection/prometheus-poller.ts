@@ -28,7 +28,14 @@ export type DetectionQueries = z.infer<typeof DetectionQueries>;
 export async function loadDetectionQueries(file: string): Promise<DetectionQueries> {
   const doc = parseDocument(await readFile(file, 'utf8'));
   if (doc.errors.length > 0) throw new AppError('queries_invalid', `${file}: ${doc.errors[0]?.message}`);
-  const parsed = DetectionQueries.safeParse(doc.toJS());
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // an alias to a missing anchor, or an alias bomb past yaml's maxAliasCount
+    throw new AppError('queries_invalid', `${file}: ${(err as Error).message}`);
+  }
+  const parsed = DetectionQueries.safeParse(raw);
   if (!parsed.success) {
     throw new AppError(
       'queries_invalid',

@@ -152,21 +152,40 @@ export class TargetsError extends AppError {
   }
 }
 
-function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: string, missing: string[]): unknown {
+/**
+ * `${NAME}` → the variable's value, in every string of the document. `problems` collects unset variables and aliases
+ * that contain themselves (`a: &a [*a]` is a cyclic value once converted).
+ */
+function substituteEnv(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  path: string,
+  problems: string[],
+  ancestors: readonly object[] = [],
+): unknown {
   if (typeof value === 'string') {
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
       const v = env[name];
       if (v === undefined) {
-        missing.push(`${path}: environment variable ${name} is not set`);
+        problems.push(`${path}: environment variable ${name} is not set`);
         return '';
       }
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, `${path}[${i}]`, missing));
+  if (value && typeof value === 'object' && ancestors.includes(value)) {
+    problems.push(`${path || '(root)'}: a YAML alias that contains itself`);
+    return null;
+  }
+  const inside = value && typeof value === 'object' ? [...ancestors, value] : ancestors;
+  if (Array.isArray(value))
+    return value.map((v, i) => substituteEnv(v, env, `${path}[${i}]`, problems, inside));
   if (value && typeof value === 'object') {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, path ? `${path}.${k}` : k, missing)]),
+      Object.entries(value).map(([k, v]) => [
+        k,
+        substituteEnv(v, env, path ? `${path}.${k}` : k, problems, inside),
+      ]),
     );
   }
   return value;
@@ -178,9 +197,16 @@ export function parseTargets(text: string, file: string, env: NodeJS.ProcessEnv 
   if (doc.errors.length > 0) {
     throw new TargetsError(doc.errors.map((e) => `${file}: ${e.message}`).join('\n'));
   }
-  const missing: string[] = [];
-  const raw = substituteEnv(doc.toJS() ?? {}, env, '', missing);
-  if (missing.length > 0) throw new TargetsError(missing.map((m) => `${file}: ${m}`).join('\n'));
+  let js: unknown;
+  try {
+    js = doc.toJS();
+  } catch (err) {
+    // an alias to a missing anchor, or an alias bomb past yaml's maxAliasCount
+    throw new TargetsError(`${file}: ${(err as Error).message}`);
+  }
+  const problems: string[] = [];
+  const raw = substituteEnv(js ?? {}, env, '', problems);
+  if (problems.length > 0) throw new TargetsError(problems.map((m) => `${file}: ${m}`).join('\n'));
   const parsed = Targets.safeParse(raw);
   if (!parsed.success) {
     throw new TargetsError(formatIssues(file, parsed.error.issues));

@@ -1,4 +1,5 @@
-import { Environment } from '@marcbachmann/cel-js';
+import { type ASTNode, TypeError as CelTypeError, Environment, EvaluationError } from '@marcbachmann/cel-js';
+import { compileSafeRegex, MAX_MATCH_SUBJECT } from './regex-safety.js';
 
 /** Where an expression is used decides what it can see. */
 export type CelScope =
@@ -19,7 +20,104 @@ function baseEnvironment(): Environment {
   return new Environment({ unlistedVariablesAreDyn: false, limits: LIMITS })
     .registerVariable('labels', 'map<string, string>')
     .registerVariable('annotations', 'map<string, string>')
-    .registerVariable('incident', 'map<string, string>');
+    .registerVariable('incident', 'map<string, string>')
+    .registerFunction(SAFE_MATCHES_SIGNATURE, safeMatchesMacro);
+}
+
+/** The parts of cel-js's macro interface `matches` uses (see its README, "Custom macros"). */
+type CelNode = ASTNode;
+interface CelType {
+  kind: string;
+  toString(): string;
+}
+interface MacroChecker {
+  check(node: CelNode, ctx: unknown): CelType;
+  getType(name: string): CelType;
+}
+interface MacroEvaluator {
+  run(node: CelNode, ctx: unknown): unknown;
+}
+interface MatchesMacro {
+  async: false;
+  ast: CelNode;
+  receiver: CelNode;
+  pattern: CelNode;
+  typeCheck(checker: MacroChecker, macro: MatchesMacro, ctx: unknown): CelType;
+  evaluate(evaluator: MacroEvaluator, macro: MatchesMacro, ctx: unknown): boolean;
+}
+
+/**
+ * cel-js's own `string.matches(string)` runs any pattern on any string in-process, and it cannot be re-registered (the
+ * overload would overlap). A macro is looked up by name and arity when the expression is parsed, before any type is
+ * known, so a macro on an otherwise unused receiver type takes over every `x.matches(p)`: a literal pattern is
+ * analysed when the runbook is checked (an unsafe one is a type error at load), and at evaluation every pattern
+ * (literal or built at run time) goes through `compileSafeRegex` and the string through `MAX_MATCH_SUBJECT`.
+ */
+const SAFE_MATCHES_SIGNATURE = 'bytes.matches(ast): bool';
+
+function safeMatchesMacro({
+  ast,
+  receiver,
+  args,
+}: {
+  ast: CelNode;
+  receiver: CelNode;
+  args: CelNode[];
+}): MatchesMacro {
+  return {
+    async: false,
+    ast,
+    receiver,
+    pattern: args[0] as CelNode,
+    typeCheck(checker, macro, ctx) {
+      const receiverType = checker.check(macro.receiver, ctx);
+      const patternType = checker.check(macro.pattern, ctx);
+      const isString = (t: CelType) => t.kind === 'dyn' || String(t) === 'string';
+      if (!isString(receiverType) || !isString(patternType))
+        throw new CelTypeError({
+          code: 'no_matching_overload',
+          message: `found no matching overload for '${receiverType}.matches(${patternType})'`,
+          node: macro.ast,
+        });
+      if (macro.pattern.op === 'value' && typeof macro.pattern.args === 'string') {
+        const compiled = compileSafeRegex(macro.pattern.args);
+        if (!(compiled instanceof RegExp))
+          throw new CelTypeError({
+            code: 'unsafe_regular_expression',
+            message: compiled.refused,
+            node: macro.pattern,
+          });
+      }
+      return checker.getType('bool');
+    },
+    evaluate(evaluator, macro, ctx) {
+      const subject = evaluator.run(macro.receiver, ctx);
+      const pattern = evaluator.run(macro.pattern, ctx);
+      const fail = (code: string, message: string) => new EvaluationError({ code, message, node: macro.ast });
+      if (typeof subject !== 'string' || typeof pattern !== 'string')
+        throw fail(
+          'no_matching_overload',
+          `found no matching overload for '${typeName(subject)}.matches(${typeName(pattern)})'`,
+        );
+      if (subject.length > MAX_MATCH_SUBJECT)
+        throw fail(
+          'string_too_long',
+          `matches: the string is ${subject.length} characters long; the limit is ${MAX_MATCH_SUBJECT}`,
+        );
+      const compiled = compileSafeRegex(pattern);
+      if (!(compiled instanceof RegExp)) throw fail('unsafe_regular_expression', compiled.refused);
+      return compiled.test(subject);
+    },
+  };
+}
+
+function typeName(value: unknown): string {
+  if (typeof value === 'bigint') return 'int';
+  if (typeof value === 'number') return 'double';
+  if (typeof value === 'boolean') return 'bool';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'list';
+  return typeof value === 'string' ? 'string' : 'map';
 }
 
 const interpretEnvs = new Map<string, Environment>();

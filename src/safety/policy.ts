@@ -112,7 +112,14 @@ export function policyProblems(policy: SafetyPolicy): string[] {
 export function parsePolicy(text: string, file: string): SafetyPolicy {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) throw new PolicyError(doc.errors.map((e) => `${file}: ${e.message}`).join('\n'));
-  const parsed = SafetyPolicy.safeParse(doc.toJS() ?? {});
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (err) {
+    // an alias to a missing anchor, or an alias bomb past yaml's maxAliasCount
+    throw new PolicyError(`${file}: ${(err as Error).message}`);
+  }
+  const parsed = SafetyPolicy.safeParse(raw ?? {});
   if (!parsed.success) {
     throw new PolicyError(formatIssues(file, parsed.error.issues));
   }

@@ -33,6 +33,8 @@ function createCountingDetector(): StreamingDetector {
     },
     toJSON: () => ({ version: 1, count }),
     toBytes: () => Uint8Array.of(count),
+    byteLength: 1,
+    writeBytes: (target, offset) => target.set([count], offset),
     expectedRange: () => null,
   };
 }

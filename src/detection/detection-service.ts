@@ -15,21 +15,35 @@ import { advanceRun, confirmRun, EMPTY_RUN, type PersistenceRule, type RunState 
 const STORED_MAGIC = 0x5331;
 const STORED_HEADER = 48;
 
-function encodeSeries(e: LiveSeries): Buffer {
-  const detector = e.detector.toBytes();
-  const keyBytes = Buffer.byteLength(e.key);
-  const out = Buffer.allocUnsafe(STORED_HEADER + keyBytes + detector.length);
-  out.writeUInt16BE(STORED_MAGIC, 0);
-  out.writeUInt16BE(0, 2);
-  out.writeUInt32LE(keyBytes, 4);
-  out.writeDoubleLE(e.last, 8);
-  out.writeDoubleLE(e.run.bits, 16);
-  out.writeDoubleLE(e.run.since ?? Number.NaN, 24);
-  out.writeDoubleLE(e.run.reported ? 1 : 0, 32);
-  out.writeDoubleLE(e.run.quiet ?? 0, 40);
-  out.write(e.key, STORED_HEADER, 'utf8');
-  out.set(detector, STORED_HEADER + keyBytes);
-  return out;
+function encodedLength(e: LiveSeries): number {
+  return STORED_HEADER + Buffer.byteLength(e.key) + e.detector.byteLength;
+}
+
+/** Writes e's stored value into `out` at `at` (encodedLength(e) bytes). */
+function encodeSeriesInto(e: LiveSeries, out: Buffer, at: number): void {
+  const keyBytes = out.write(e.key, at + STORED_HEADER, 'utf8');
+  out.writeUInt16BE(STORED_MAGIC, at);
+  out.writeUInt16BE(0, at + 2);
+  out.writeUInt32LE(keyBytes, at + 4);
+  out.writeDoubleLE(e.last, at + 8);
+  out.writeDoubleLE(e.run.bits, at + 16);
+  out.writeDoubleLE(e.run.since ?? Number.NaN, at + 24);
+  out.writeDoubleLE(e.run.reported ? 1 : 0, at + 32);
+  out.writeDoubleLE(e.run.quiet ?? 0, at + 40);
+  e.detector.writeBytes(out, at + STORED_HEADER + keyBytes);
+}
+
+/** Several series' stored values, encoded into one allocation. */
+function encodeSeries(entries: readonly LiveSeries[]): Buffer[] {
+  const lengths = entries.map(encodedLength);
+  const out = Buffer.allocUnsafe(lengths.reduce((a, b) => a + b, 0));
+  let at = 0;
+  return entries.map((e, i) => {
+    const length = lengths[i] as number;
+    encodeSeriesInto(e, out, at);
+    at += length;
+    return out.subarray(at - length, at);
+  });
 }
 
 /** A series' live detector from its stored state; a missing, foreign or unreadable state starts it afresh. */
@@ -281,7 +295,7 @@ export function createDetectionService(deps: {
     }
     while (live.size > maxLive) {
       const [oldestKey, oldest] = live.entries().next().value as [string, LiveSeries];
-      if (oldest.dirty) evicted.set(oldestKey, encodeSeries(oldest));
+      if (oldest.dirty) evicted.set(oldestKey, encodeSeries([oldest])[0] as Buffer);
       live.delete(oldestKey);
     }
   }
@@ -298,10 +312,11 @@ export function createDetectionService(deps: {
       for (let i = 0; i < Math.max(writes.length, dirty.length); i += FLUSH_CHUNK) {
         const chunk: [string, Buffer][] = writes.slice(i, i + FLUSH_CHUNK);
         const flushed = dirty.slice(i, i + FLUSH_CHUNK);
-        for (const entry of flushed) {
-          chunk.push([entry.key, encodeSeries(entry)]);
+        const values = encodeSeries(flushed);
+        flushed.forEach((entry, j) => {
+          chunk.push([entry.key, values[j] as Buffer]);
           entry.dirty = false;
-        }
+        });
         const pipe = deps.redis.pipeline();
         for (const [key, value] of chunk) pipe.set(redisKey(key), value, 'EX', deps.ttlSeconds);
         try {

@@ -14,6 +14,10 @@ export interface StreamingDetector {
   toJSON(): DetectorSnapshot;
   /** the same state as one binary buffer (what the bot keeps in Redis); restoreDetectorBytes reads it */
   toBytes(): Uint8Array;
+  /** the length of toBytes()' buffer */
+  readonly byteLength: number;
+  /** toBytes()' bytes written into `target` at `offset`, for a caller that frames them without another copy */
+  writeBytes(target: Uint8Array, offset: number): void;
   /**
    * The range the model expects the next value in (for people reading the evidence, not for scoring); null while
    * warming up.

@@ -468,19 +468,29 @@ export class EnsembleDetector implements StreamingDetector {
    */
   toBytes(): Uint8Array {
     const bytes = new Uint8Array(BINARY.length);
+    this.writeBytes(bytes, 0);
+    return bytes;
+  }
+
+  get byteLength(): number {
+    return BINARY.length;
+  }
+
+  /** toBytes() into `target` at `offset` (any alignment): one copy from a scratch buffer, nothing allocated */
+  writeBytes(target: Uint8Array, offset: number): void {
     const median = this.window.values();
-    const head = new DataView(bytes.buffer);
+    const { head, numbers, tables, bytes } = SCRATCH;
     head.setUint16(0, BINARY.magic);
     head.setUint8(2, SNAPSHOT_VERSION);
     head.setUint8(3, median.length);
     head.setUint32(4, this.warmUp, true);
-    const numbers = new Float64Array(bytes.buffer, BINARY.header, BINARY.numbers);
     let i = 0;
     for (const name of SCALARS) numbers[i++] = this[name];
     for (const r of this.rarity) numbers[i++] = r.weight;
     for (const v of median) numbers[i++] = v;
-    new Float32Array(bytes.buffer, BINARY.tablesAt, TABLES_LENGTH).set(this.tables);
-    return bytes;
+    numbers.fill(0, i);
+    tables.set(this.tables);
+    target.set(bytes, offset);
   }
 
   /** The detector toBytes() wrote. Throws (a plain Error naming what is wrong) on a foreign or damaged buffer. */
@@ -529,6 +539,17 @@ const BINARY = (() => {
   const numbers = SCALARS.length + CHANNELS + MEDIAN_WINDOW;
   const tablesAt = header + 8 * numbers;
   return { magic: 0x4144, header, numbers, tablesAt, length: tablesAt + 4 * TABLES_LENGTH };
+})();
+
+/** where writeBytes lays a snapshot out before copying it (one thread, no await in between: safe to share) */
+const SCRATCH = (() => {
+  const buffer = new ArrayBuffer(BINARY.length);
+  return {
+    bytes: new Uint8Array(buffer),
+    head: new DataView(buffer),
+    numbers: new Float64Array(buffer, BINARY.header, BINARY.numbers),
+    tables: new Float32Array(buffer, BINARY.tablesAt, TABLES_LENGTH),
+  };
 })();
 
 export const SNAPSHOT_SHAPE = {

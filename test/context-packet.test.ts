@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { KnownBlock } from '@slack/types';
-import pg from 'pg';
 import { buildContextPacket, type ContextPacket, packetDetails } from '../src/escalation/context-packet.js';
 import { classifyEscalation, describeCategory, type EscalationWhy } from '../src/escalation/reasons.js';
 import { describeEvent } from '../src/incidents/describe-event.js';
-import type { Incident } from '../src/incidents/incident.js';
-import { openIncident, transitionIncident } from '../src/incidents/lifecycle.js';
 import type { TimelineEvent } from '../src/incidents/timeline.js';
 import { stopAndEscalate } from '../src/remediation/engine.js';
 import { insertStep, moveStep } from '../src/remediation/step-repo.js';
@@ -31,8 +27,7 @@ import {
 } from '../src/slack/blocks/context-packet.js';
 import { MAX_TOTAL_BLOCK_TEXT, SLACK_LIMITS } from '../src/slack/blocks/limits.js';
 import { describeEvent as describeEventViaSlack } from '../src/slack/incident-view.js';
-import { ensureDatabase, runMigrations } from '../src/store/migrate.js';
-import { dropDatabase } from './helpers/test-app.js';
+import { resolveSeededIncident, seedIncident, useSeedDatabase } from './helpers/seed-incidents.js';
 
 type Ev = Pick<TimelineEvent, 'type' | 'data' | 'actor'>;
 const ev = (type: string, data: Record<string, unknown> = {}, actor = 'ai-sre'): Ev => ({
@@ -487,79 +482,7 @@ function assertNoSecrets(text: string, what: string): void {
 }
 
 describe('against Postgres', () => {
-  const databaseUrl = `postgres://postgres@127.0.0.1:5432/ai_sre_test_packet_${randomBytes(5).toString('hex')}`;
-  let db: pg.Pool;
-
-  before(async () => {
-    await ensureDatabase(databaseUrl);
-    await runMigrations(databaseUrl);
-    db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-    db.on('error', () => {});
-  });
-
-  after(async () => {
-    await db?.end();
-    await dropDatabase(databaseUrl);
-  });
-
-  /** an incident with one alert, opened at `openedAt` */
-  async function seedIncident(spec: {
-    service: string;
-    title: string;
-    summary?: string;
-    alert: string;
-    openedAt: Date;
-    alertSummary?: string;
-    generatorUrl?: string | null;
-    annotations?: Record<string, string>;
-  }): Promise<Incident> {
-    const { incident } = await openIncident(
-      db,
-      {
-        service: spec.service,
-        title: spec.title,
-        summary: spec.summary ?? '',
-        severity: 'critical',
-        source: 'alertmanager',
-        labels: { alertname: spec.alert, service: spec.service },
-        links: [],
-        firstSignalAt: new Date(spec.openedAt.getTime() - 120_000),
-      },
-      'alertmanager',
-    );
-    await db.query(
-      `INSERT INTO incident_alerts (incident_id, fingerprint, source, name, status, severity, summary, labels, annotations,
-                                    starts_at, generator_url)
-       VALUES ($1, $2, 'alertmanager', $3, 'firing', 'critical', $4, $5, $6, $7, $8)`,
-      [
-        incident.id,
-        randomBytes(8).toString('hex'),
-        spec.alert,
-        spec.alertSummary ?? spec.summary ?? '',
-        JSON.stringify({ alertname: spec.alert, service: spec.service, instance: 'db-1:9187' }),
-        JSON.stringify(spec.annotations ?? {}),
-        spec.openedAt,
-        spec.generatorUrl ?? null,
-      ],
-    );
-    await db.query('UPDATE incidents SET opened_at = $2, alert_count = 1 WHERE id = $1', [
-      incident.id,
-      spec.openedAt,
-    ]);
-    return {
-      ...incident,
-      openedAt: spec.openedAt,
-      firstSignalAt: new Date(spec.openedAt.getTime() - 120_000),
-    };
-  }
-
-  async function resolve(id: number, actor: string, reason: string, afterMinutes: number, openedAt: Date) {
-    await transitionIncident(db, id, 'resolved', { actor, reason });
-    await db.query('UPDATE incidents SET resolved_at = $2 WHERE id = $1', [
-      id,
-      new Date(openedAt.getTime() + afterMinutes * 60_000),
-    ]);
-  }
+  const db = useSeedDatabase('packet');
 
   test('the packet of an escalated incident whose fix did not verify', async () => {
     const runbook = Runbook.parse({
@@ -603,7 +526,7 @@ describe('against Postgres', () => {
       escalation: { reason: 'database', team: 'dba' },
     });
     const openedAt = new Date(Date.now() - 20 * 60_000);
-    const incident = await seedIncident({
+    const incident = await seedIncident(db, {
       service: 'payment-service',
       title: 'PostgresConnectionPoolExhausted',
       summary: `Connection pool exhausted ${SECRETS.password}`,
@@ -790,13 +713,17 @@ describe('against Postgres', () => {
       deliveredBy: ['slack'],
     });
     // a similar incident from last week
-    const earlier = await seedIncident({
+    const earlier = await seedIncident(db, {
       service: 'payment-service',
       title: 'PostgresConnectionPoolExhausted',
       alert: 'PostgresConnectionPoolExhausted',
       openedAt: new Date(openedAt.getTime() - 7 * 86_400_000),
     });
-    await resolve(earlier.id, 'U0DBA', 'raised max_connections', 25, earlier.openedAt);
+    await resolveSeededIncident(db, earlier, {
+      actor: 'U0DBA',
+      reason: 'raised max_connections',
+      afterMinutes: 25,
+    });
 
     const packet = await buildContextPacket(db, incident.id);
     assert.ok(packet);

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { SectionBlock } from '@slack/types';
-import pg from 'pg';
 import type { Incident } from '../src/incidents/incident.js';
 import type { TimelineEvent } from '../src/incidents/timeline.js';
 import { deriveFollowUps, type FollowUpEvidence } from '../src/postmortem/follow-ups.js';
@@ -20,8 +18,7 @@ import {
   savePostmortem,
 } from '../src/postmortem/postmortem-repo.js';
 import { buildPostmortemSummaryMessage } from '../src/slack/blocks/postmortem.js';
-import { ensureDatabase, runMigrations } from '../src/store/migrate.js';
-import { dropDatabase } from './helpers/test-app.js';
+import { useSeedDatabase } from './helpers/seed-incidents.js';
 
 /** every timeline below is measured from here: 03:00:00 UTC */
 const T0 = Date.parse('2026-11-26T03:00:00Z');
@@ -58,20 +55,7 @@ const checkboxes = (markdown: string) =>
   (section(markdown, 'Follow-up items').match(/^- \[ \] .*$/gm) ?? []).map((l) => l.slice(6));
 
 describe('postmortem drafts from recorded timelines (real Postgres)', () => {
-  const databaseUrl = `postgres://postgres@127.0.0.1:5432/ai_sre_test_postmortem_${randomBytes(5).toString('hex')}`;
-  let db: pg.Pool;
-
-  before(async () => {
-    await ensureDatabase(databaseUrl);
-    await runMigrations(databaseUrl);
-    db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-    db.on('error', () => {});
-  });
-
-  after(async () => {
-    await db?.end();
-    await dropDatabase(databaseUrl);
-  });
+  const db = useSeedDatabase('postmortem');
 
   /** Writes the incident row and its timeline exactly as recorded (times included); returns the incident id. */
   async function recordIncident(inc: RecordedIncident, events: Recorded[]): Promise<number> {

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { KnownBlock } from '@slack/types';
-import type pg from 'pg';
-import type { Incident } from '../src/incidents/incident.js';
 import {
   loadSearchText,
   refreshIncidentSearch,
   refreshMissingIncidentSearch,
 } from '../src/incidents/incident-search.js';
-import { openIncident, transitionIncident } from '../src/incidents/lifecycle.js';
+import { transitionIncident } from '../src/incidents/lifecycle.js';
 import {
   findSimilarIncidents,
   type SimilarIncident,
@@ -19,8 +16,7 @@ import { appendEvent } from '../src/runbooks/execution-repo.js';
 import { MAX_TOTAL_BLOCK_TEXT, measureText, SLACK_LIMITS } from '../src/slack/blocks/limits.js';
 import { buildSimilarMessage } from '../src/slack/blocks/similar.js';
 import { createDb } from '../src/store/db.js';
-import { ensureDatabase, runMigrations } from '../src/store/migrate.js';
-import { dropDatabase } from './helpers/test-app.js';
+import { resolveSeededIncident, seedIncident, useSeedDatabase } from './helpers/seed-incidents.js';
 
 const at = (iso: string) => new Date(iso);
 
@@ -35,70 +31,8 @@ test('the text query keeps only plain words of three characters or more', () => 
 const SECRETS = ['hunter2', 'xoxb-1234567890', 'sup3rs3cret', 'AKIAIOSFODNN7EXAMPLE'];
 
 describe('against Postgres', () => {
-  const databaseUrl = `postgres://postgres@127.0.0.1:5432/ai_sre_test_similar_${randomBytes(5).toString('hex')}`;
-  let db: pg.Pool;
-
-  before(async () => {
-    await ensureDatabase(databaseUrl);
-    await runMigrations(databaseUrl);
-    // the app's pool: its int8 parsing is what production sees
-    db = createDb(databaseUrl, 4);
-  });
-
-  after(async () => {
-    await db?.end();
-    await dropDatabase(databaseUrl);
-  });
-
-  /** an incident with one alert, opened at `openedAt` */
-  async function seedIncident(spec: {
-    service: string;
-    title: string;
-    summary?: string;
-    alert: string;
-    openedAt: Date;
-  }): Promise<Incident> {
-    const { incident } = await openIncident(
-      db,
-      {
-        service: spec.service,
-        title: spec.title,
-        summary: spec.summary ?? '',
-        severity: 'critical',
-        source: 'alertmanager',
-        labels: { alertname: spec.alert, service: spec.service },
-        links: [],
-        firstSignalAt: new Date(spec.openedAt.getTime() - 120_000),
-      },
-      'alertmanager',
-    );
-    await db.query(
-      `INSERT INTO incident_alerts (incident_id, fingerprint, source, name, status, severity, summary, labels, annotations,
-                                    starts_at)
-       VALUES ($1, $2, 'alertmanager', $3, 'firing', 'critical', $4, $5, '{}', $6)`,
-      [
-        incident.id,
-        randomBytes(8).toString('hex'),
-        spec.alert,
-        spec.summary ?? '',
-        JSON.stringify({ alertname: spec.alert, service: spec.service }),
-        spec.openedAt,
-      ],
-    );
-    await db.query('UPDATE incidents SET opened_at = $2, alert_count = 1 WHERE id = $1', [
-      incident.id,
-      spec.openedAt,
-    ]);
-    return { ...incident, openedAt: spec.openedAt };
-  }
-
-  async function resolve(id: number, actor: string, reason: string, afterMinutes: number, openedAt: Date) {
-    await transitionIncident(db, id, 'resolved', { actor, reason });
-    await db.query('UPDATE incidents SET resolved_at = $2 WHERE id = $1', [
-      id,
-      new Date(openedAt.getTime() + afterMinutes * 60_000),
-    ]);
-  }
+  // the app's pool: its int8 parsing is what production sees
+  const db = useSeedDatabase('similar', { pool: (url) => createDb(url, 4) });
 
   async function addNote(
     incidentId: number,
@@ -132,21 +66,21 @@ describe('against Postgres', () => {
   }
 
   test('similar incidents: same service and alert first, then service, alert, text; never itself or unrelated', async () => {
-    const target = await seedIncident({
+    const target = await seedIncident(db, {
       service: 'ledger-svc',
       title: 'Ledger reconciliation backlog growing',
       summary: 'reconciliation backlog above 10k entries',
       alert: 'LedgerLagHigh',
       openedAt: at('2020-06-01T12:00:00Z'),
     });
-    const both = await seedIncident({
+    const both = await seedIncident(db, {
       service: 'ledger-svc',
       title: 'Ledger lag high',
       alert: 'LedgerLagHigh',
       openedAt: at('2020-05-01T12:00:00Z'),
     });
-    await resolve(both.id, 'U0LEDGER', 'fixed by hand', 14, both.openedAt);
-    const serviceOnly = await seedIncident({
+    await resolveSeededIncident(db, both, { actor: 'U0LEDGER', reason: 'fixed by hand', afterMinutes: 14 });
+    const serviceOnly = await seedIncident(db, {
       service: 'ledger-svc',
       title: 'Ledger writes slow',
       alert: 'LedgerWriteLatency',
@@ -159,14 +93,18 @@ describe('against Postgres', () => {
         { step: 'rollback', action: 'rollback', status: 'verified', reason: null, summary: 'rolled back' },
       ],
     });
-    await resolve(serviceOnly.id, 'ai-sre', 'remediation verified: rollback', 9, serviceOnly.openedAt);
-    const alertOnly = await seedIncident({
+    await resolveSeededIncident(db, serviceOnly, {
+      actor: 'ai-sre',
+      reason: 'remediation verified: rollback',
+      afterMinutes: 9,
+    });
+    const alertOnly = await seedIncident(db, {
       service: 'ledger-consumer',
       title: 'Consumer stalled',
       alert: 'LedgerLagHigh',
       openedAt: at('2020-05-10T12:00:00Z'),
     });
-    const textOnly = await seedIncident({
+    const textOnly = await seedIncident(db, {
       service: 'billing',
       title: 'Reconciliation backlog in billing export',
       alert: 'BillingExportStuck',
@@ -180,19 +118,19 @@ describe('against Postgres', () => {
       categoryText: 'automatic fix failed',
       reason: 'x',
     });
-    const unrelated = await seedIncident({
+    const unrelated = await seedIncident(db, {
       service: 'search',
       title: 'Search index stale',
       alert: 'IndexStale',
       openedAt: at('2020-05-28T12:00:00Z'),
     });
-    const later = await seedIncident({
+    const later = await seedIncident(db, {
       service: 'ledger-svc',
       title: 'Ledger reconciliation backlog growing',
       alert: 'LedgerLagHigh',
       openedAt: at('2020-06-02T12:00:00Z'),
     });
-    const tooOld = await seedIncident({
+    const tooOld = await seedIncident(db, {
       service: 'ledger-svc',
       title: 'Ledger reconciliation backlog growing',
       alert: 'LedgerLagHigh',
@@ -251,7 +189,7 @@ describe('against Postgres', () => {
   });
 
   test('the search document: weighted, redacted, bounded and rebuilt whole on every refresh', async () => {
-    const incident = await seedIncident({
+    const incident = await seedIncident(db, {
       service: 'orders-api',
       title: 'Orders checkout timeouts password=hunter2',
       summary: 'upstream xoxb-1234567890-abcdefghijkl slow',
@@ -299,28 +237,32 @@ describe('against Postgres', () => {
   });
 
   test("a resolution note's words make an older incident match, and name what fixed it", async () => {
-    const older = await seedIncident({
+    const older = await seedIncident(db, {
       service: 'checkout',
       title: 'Checkout errors spiked',
       alert: 'CheckoutErrors',
       openedAt: at('2022-01-10T08:00:00Z'),
     });
-    await resolve(older.id, 'U0OPS1', 'fixed', 14, older.openedAt);
+    await resolveSeededIncident(db, older, { actor: 'U0OPS1', reason: 'fixed', afterMinutes: 14 });
     await addNote(older.id, 'U0OPS1', { cause: 'pgbouncer pool saturated', fix: 'bumped the pool size' });
     await addNote(older.id, 'U0OPS1', {
       cause: 'pgbouncer pool saturated',
       fix: 'restarted the pgbouncer pool',
     });
-    const autoResolved = await seedIncident({
+    const autoResolved = await seedIncident(db, {
       service: 'payments',
       title: 'Payments slow',
       alert: 'PaymentsSlow',
       openedAt: at('2022-01-20T08:00:00Z'),
     });
-    await resolve(autoResolved.id, 'alertmanager', 'all alerts resolved', 6, autoResolved.openedAt);
+    await resolveSeededIncident(db, autoResolved, {
+      actor: 'alertmanager',
+      reason: 'all alerts resolved',
+      afterMinutes: 6,
+    });
     await addNote(autoResolved.id, 'U0OPS2', { cause: 'pgbouncer restarted by the platform team' });
     // its own words say nothing of pgbouncer: its diagnostics do
-    const target = await seedIncident({
+    const target = await seedIncident(db, {
       service: 'orders',
       title: 'Orders API 5xx',
       alert: 'OrdersErrors',
@@ -347,17 +289,17 @@ describe('against Postgres', () => {
   });
 
   test('titles and resolution lines are redacted', async () => {
-    const older = await seedIncident({
+    const older = await seedIncident(db, {
       service: 'vault-proxy',
       title: 'Login failing with password=hunter2 in the log',
       alert: 'VaultProxyDown',
       openedAt: at('2023-01-01T08:00:00Z'),
     });
-    await resolve(older.id, 'U0OPS9', 'fixed', 30, older.openedAt);
+    await resolveSeededIncident(db, older, { actor: 'U0OPS9', reason: 'fixed', afterMinutes: 30 });
     await addNote(older.id, 'U0OPS9', {
       fix: `rotated xoxb-1234567890-abcdefghijkl and AKIAIOSFODNN7EXAMPLE, see postgres://app:sup3rs3cret@db/x ${'y'.repeat(300)}`,
     });
-    const target = await seedIncident({
+    const target = await seedIncident(db, {
       service: 'vault-proxy',
       title: 'Login failing',
       alert: 'VaultProxyDown',
@@ -376,7 +318,7 @@ describe('against Postgres', () => {
     const base = at('2024-06-01T00:00:00Z').getTime();
     const ids: number[] = [];
     for (let i = 0; i < 55; i++) {
-      const incident = await seedIncident({
+      const incident = await seedIncident(db, {
         service: 'limit-svc',
         title: `Unrelated words ${i}`,
         alert: `LimitAlert${i}`,
@@ -384,7 +326,7 @@ describe('against Postgres', () => {
       });
       ids.push(incident.id);
     }
-    const target = await seedIncident({
+    const target = await seedIncident(db, {
       service: 'limit-svc',
       title: 'zzz',
       alert: 'Other',

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { inflateSync } from 'node:zlib';
-import pg from 'pg';
 import { computeSlis, type SliFigures, type SliReport, sliMetricLines } from '../src/postmortem/slis.js';
 import { fitMessage, MAX_TOTAL_BLOCK_TEXT, measureText, SLACK_LIMITS } from '../src/slack/blocks/limits.js';
 import {
@@ -13,8 +11,7 @@ import {
   MAX_SERVICE_ROWS,
 } from '../src/slack/blocks/stats.js';
 import { renderTrendChart, TREND_CHART_SIZE, TREND_COLOURS } from '../src/slack/charts/trend-chart.js';
-import { ensureDatabase, runMigrations } from '../src/store/migrate.js';
-import { dropDatabase } from './helpers/test-app.js';
+import { useSeedDatabase } from './helpers/seed-incidents.js';
 
 const FROM = new Date('2026-03-01T00:00:00Z');
 const TO = new Date('2026-03-04T00:00:00Z');
@@ -40,21 +37,8 @@ function figures(f: Partial<SliFigures> & Pick<SliFigures, 'incidents'>): SliFig
 }
 
 describe('SLIs from seeded incidents', () => {
-  const databaseUrl = `postgres://postgres@127.0.0.1:5432/ai_sre_test_slis_${randomBytes(5).toString('hex')}`;
-  let db: pg.Pool;
-
-  before(async () => {
-    await ensureDatabase(databaseUrl);
-    await runMigrations(databaseUrl);
-    db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-    db.on('error', () => {});
-    await seed();
-  });
-
-  after(async () => {
-    await db?.end();
-    await dropDatabase(databaseUrl);
-  });
+  const db = useSeedDatabase('slis');
+  before(seed);
 
   async function incident(spec: {
     service: string;

@@ -30,6 +30,11 @@ export function createMetrics() {
       labelNames: ['source'] as const,
       registers: [registry],
     }),
+    detectionSplitSeries: new Counter({
+      name: 'ai_sre_detection_split_series_total',
+      help: 'Times a metric series was found fed to more than one process (route each series to one process)',
+      registers: [registry],
+    }),
     incidentsResolved: new Counter({
       name: 'ai_sre_incidents_resolved_total',
       help: 'Incidents resolved',

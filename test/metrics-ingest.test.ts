@@ -160,6 +160,51 @@ describe('detector state in Redis', () => {
     assert.equal(decoded.last, (points[399] as { timestamp: number }).timestamp);
   });
 
+  test('a series fed to two processes is reported as split; one process, or a restart, is not', async () => {
+    const points = steady(40);
+    const sample = (name: string, i: number) => ({
+      index: 0,
+      sample: { series: name, labels: { host: 'split' }, timestamp: points[i]?.timestamp ?? 0, value: 1 },
+    });
+    const reported: string[][] = [[], [], []];
+    const svc = (n: number) =>
+      createDetectionService({
+        redis,
+        prefix,
+        ttlSeconds: 3600,
+        threshold: 0,
+        flushIntervalMs: 3_600_000,
+        onSplitSeries: (keys) => reported[n]?.push(...keys),
+      });
+    // one process, then its restart: the new one continues from what the old one wrote
+    const first = svc(0);
+    for (let i = 0; i < 5; i++) {
+      await first.ingest([sample('alone', i)]);
+      await first.flush();
+    }
+    await first.close();
+    const restarted = svc(1);
+    for (let i = 5; i < 10; i++) {
+      await restarted.ingest([sample('alone', i)]);
+      await restarted.flush();
+    }
+    assert.equal(reported[0]?.length, 0);
+    assert.equal(reported[1]?.length, 0, `a restart is not a split: ${reported[1]}`);
+    // two processes at once, alternately fed the same series (a load balancer without series routing)
+    const other = svc(2);
+    for (let i = 10; i < 20; i += 2) {
+      await restarted.ingest([sample('shared', i)]);
+      await restarted.flush();
+      await other.ingest([sample('shared', i + 1)]);
+      await other.flush();
+    }
+    await restarted.close();
+    await other.close();
+    assert.ok(reported[1]?.includes('shared{host="split"}'), `process 1 saw the split: ${reported[1]}`);
+    assert.ok(reported[2]?.includes('shared{host="split"}'), `process 2 saw the split: ${reported[2]}`);
+    assert.ok(![...(reported[1] ?? []), ...(reported[2] ?? [])].includes('alone{host="split"}'));
+  });
+
   test('a damaged state or another series’ state under the same key starts the series afresh', async () => {
     const svc = createDetectionService({ redis, prefix, ttlSeconds: 3600, threshold: 0 });
     const keyOf = (seriesKey: string) =>

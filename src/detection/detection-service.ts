@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { createDetector, restoreDetector, restoreDetectorBytes } from './create-detector.js';
 import type { DetectorSnapshot, StreamingDetector } from './detector.js';
@@ -6,44 +6,54 @@ import { type MetricSample, seriesKeyOf } from './metric-sample.js';
 import { advanceRun, confirmRun, EMPTY_RUN, type PersistenceRule, type RunState } from './persistence.js';
 
 /**
- * What is kept per series in Redis, one binary value: a 48-byte header (magic "S1", two spare bytes, the series key's
- * length in bytes as a u32, then as Float64 the last timestamp fed and the anomaly run: its bits, since (NaN for
- * none), reported (0/1) and quiet), the series key (UTF-8, so a hash collision is noticed), and the detector's
- * toBytes(). Writing one costs a copy of about 3 KB; the JSON it replaced cost about ten times as much CPU and half as
- * much again in bytes, which made the state writes the largest part of ingestion.
+ * What is kept per series in Redis, one binary value: a 56-byte header, the series key (UTF-8, so a hash collision is
+ * noticed), and the detector's toBytes(). Writing one costs a copy of about 3 KB; the JSON it replaced cost about ten
+ * times as much CPU and half as much again in bytes, which made the state writes the largest part of ingestion.
+ * Header: magic "S1" (u16 BE), 2 spare bytes, the key's length in bytes (u32 LE), the id of the process that wrote it
+ * (u32 LE), 4 spare bytes, then as Float64 LE the last timestamp fed and the anomaly run: bits, since (NaN for none),
+ * reported (0/1), quiet.
  */
 const STORED_MAGIC = 0x5331;
-const STORED_HEADER = 48;
+const STORED_HEADER = 56;
+const AT = { keyLength: 4, writer: 8, last: 16, bits: 24, since: 32, reported: 40, quiet: 48 } as const;
 
 function encodedLength(e: LiveSeries): number {
   return STORED_HEADER + Buffer.byteLength(e.key) + e.detector.byteLength;
 }
 
-/** Writes e's stored value into `out` at `at` (encodedLength(e) bytes). */
-function encodeSeriesInto(e: LiveSeries, out: Buffer, at: number): void {
+/** Writes e's stored value, as written by `writer`, into `out` at `at` (encodedLength(e) bytes). */
+function encodeSeriesInto(e: LiveSeries, writer: number, out: Buffer, at: number): void {
   const keyBytes = out.write(e.key, at + STORED_HEADER, 'utf8');
   out.writeUInt16BE(STORED_MAGIC, at);
   out.writeUInt16BE(0, at + 2);
-  out.writeUInt32LE(keyBytes, at + 4);
-  out.writeDoubleLE(e.last, at + 8);
-  out.writeDoubleLE(e.run.bits, at + 16);
-  out.writeDoubleLE(e.run.since ?? Number.NaN, at + 24);
-  out.writeDoubleLE(e.run.reported ? 1 : 0, at + 32);
-  out.writeDoubleLE(e.run.quiet ?? 0, at + 40);
+  out.writeUInt32LE(keyBytes, at + AT.keyLength);
+  out.writeUInt32LE(writer, at + AT.writer);
+  out.writeUInt32LE(0, at + AT.writer + 4);
+  out.writeDoubleLE(e.last, at + AT.last);
+  out.writeDoubleLE(e.run.bits, at + AT.bits);
+  out.writeDoubleLE(e.run.since ?? Number.NaN, at + AT.since);
+  out.writeDoubleLE(e.run.reported ? 1 : 0, at + AT.reported);
+  out.writeDoubleLE(e.run.quiet ?? 0, at + AT.quiet);
   e.detector.writeBytes(out, at + STORED_HEADER + keyBytes);
 }
 
 /** Several series' stored values, encoded into one allocation. */
-function encodeSeries(entries: readonly LiveSeries[]): Buffer[] {
+function encodeSeries(entries: readonly LiveSeries[], writer: number): Buffer[] {
   const lengths = entries.map(encodedLength);
   const out = Buffer.allocUnsafe(lengths.reduce((a, b) => a + b, 0));
   let at = 0;
   return entries.map((e, i) => {
     const length = lengths[i] as number;
-    encodeSeriesInto(e, out, at);
+    encodeSeriesInto(e, writer, out, at);
     at += length;
     return out.subarray(at - length, at);
   });
+}
+
+/** The writer id in the first bytes of a stored value (GETRANGE 0..11), or null when it holds none. */
+function writerOf(head: Buffer | null | undefined): number | null {
+  if (!head || head.length < AT.writer + 4 || head.readUInt16BE(0) !== STORED_MAGIC) return null;
+  return head.readUInt32LE(AT.writer);
 }
 
 /** A series' live detector from its stored state; a missing, foreign or unreadable state starts it afresh. */
@@ -63,6 +73,7 @@ function restoreSeries(key: string, raw: Buffer | null): LiveSeries {
     last: Number.NEGATIVE_INFINITY,
     run: EMPTY_RUN,
     recent: new RecentRing(),
+    writer: 0,
     dirty: false,
   };
 }
@@ -75,20 +86,21 @@ export function decodeStoredSeries(raw: Buffer): Omit<LiveSeries, 'dirty'> {
   if (raw[0] === 0x7b) return decodeJsonSeries(raw);
   if (raw.length < STORED_HEADER || raw.readUInt16BE(0) !== STORED_MAGIC)
     throw new Error('not a series state');
-  const keyEnd = STORED_HEADER + raw.readUInt32LE(4);
+  const keyEnd = STORED_HEADER + raw.readUInt32LE(AT.keyLength);
   if (keyEnd > raw.length) throw new Error('series state: truncated key');
-  const since = raw.readDoubleLE(24);
+  const since = raw.readDoubleLE(AT.since);
   return {
     key: raw.toString('utf8', STORED_HEADER, keyEnd),
     detector: restoreDetectorBytes(raw.subarray(keyEnd)),
-    last: raw.readDoubleLE(8),
+    last: raw.readDoubleLE(AT.last),
     run: {
-      bits: raw.readDoubleLE(16),
+      bits: raw.readDoubleLE(AT.bits),
       since: Number.isNaN(since) ? null : since,
-      reported: raw.readDoubleLE(32) === 1,
-      quiet: raw.readDoubleLE(40),
+      reported: raw.readDoubleLE(AT.reported) === 1,
+      quiet: raw.readDoubleLE(AT.quiet),
     },
     recent: new RecentRing(),
+    writer: raw.readUInt32LE(AT.writer),
   };
 }
 
@@ -101,6 +113,7 @@ function decodeJsonSeries(raw: Buffer): Omit<LiveSeries, 'dirty'> {
     last: state.t,
     run: state.r ?? EMPTY_RUN,
     recent: RecentRing.of(Array.isArray(state.p) ? state.p : []),
+    writer: 0,
   };
 }
 
@@ -234,6 +247,8 @@ interface LiveSeries {
    * restart it refills, while the model itself continues from Redis
    */
   recent: RecentRing;
+  /** the process whose write of this series' state this process last read or made (0: none) */
+  writer: number;
   /** changed since its state was last written to Redis */
   dirty: boolean;
 }
@@ -243,8 +258,10 @@ interface LiveSeries {
  * recently fed evicted first); their state is written to Redis in the background every `flushIntervalMs` and at
  * close (one key per series, expiring when the series has been silent for `ttlSeconds`), and read back with one MGET
  * for series this process does not hold — so a restart loses at most the last interval's updates, and a busy batch
- * costs no (de)serialisation. Within this process a series is updated by one batch at a time (keyed locks); several
- * processes feeding one series would each keep their own model, so senders should keep a series on one process.
+ * costs no (de)serialisation. Within this process a series is updated by one batch at a time (keyed locks). Several
+ * processes feeding one series would each keep their own model and overwrite each other's state, so a series must be
+ * sent to one process: each write is stamped with this process's id, and a flush that finds another process's stamp
+ * where its own (or the one it loaded) should be reports the series through `onSplitSeries`.
  */
 export function createDetectionService(deps: {
   redis: Redis;
@@ -265,7 +282,11 @@ export function createDetectionService(deps: {
   flushIntervalMs?: number;
   /** a background write failed (it is retried at the next interval) */
   onFlushError?(err: Error): void;
+  /** series another process wrote to since this one last did: they are fed to more than one process */
+  onSplitSeries?(seriesKeys: string[]): void;
 }): DetectionService {
+  /** this instance's stamp on the states it writes */
+  const writer = randomInt(1, 2 ** 32);
   const live = new Map<string, LiveSeries>();
   const maxLive = deps.maxLiveSeries ?? 100_000;
   /** states of evicted dirty series (series key → stored value), written with the next flush */
@@ -295,7 +316,7 @@ export function createDetectionService(deps: {
     }
     while (live.size > maxLive) {
       const [oldestKey, oldest] = live.entries().next().value as [string, LiveSeries];
-      if (oldest.dirty) evicted.set(oldestKey, encodeSeries([oldest])[0] as Buffer);
+      if (oldest.dirty) evicted.set(oldestKey, encodeSeries([oldest], writer)[0] as Buffer);
       live.delete(oldestKey);
     }
   }
@@ -312,17 +333,26 @@ export function createDetectionService(deps: {
       for (let i = 0; i < Math.max(writes.length, dirty.length); i += FLUSH_CHUNK) {
         const chunk: [string, Buffer][] = writes.slice(i, i + FLUSH_CHUNK);
         const flushed = dirty.slice(i, i + FLUSH_CHUNK);
-        const values = encodeSeries(flushed);
+        const values = encodeSeries(flushed, writer);
         flushed.forEach((entry, j) => {
           chunk.push([entry.key, values[j] as Buffer]);
           entry.dirty = false;
         });
         const pipe = deps.redis.pipeline();
+        // the live series' current stamps first (12 bytes each): another writer's there means a split series
+        for (const entry of flushed) pipe.getrangeBuffer(redisKey(entry.key), 0, AT.writer + 3);
         for (const [key, value] of chunk) pipe.set(redisKey(key), value, 'EX', deps.ttlSeconds);
         try {
           const results = await pipe.exec();
           const failed = results?.find(([err]) => err);
           if (failed) throw failed[0];
+          const split: string[] = [];
+          flushed.forEach((entry, j) => {
+            const found = writerOf(results?.[j]?.[1] as Buffer | undefined);
+            if (found !== null && found !== entry.writer) split.push(entry.key);
+            entry.writer = writer;
+          });
+          if (split.length > 0) deps.onSplitSeries?.(split);
         } catch (err) {
           // keep them dirty (or pending) for the next flush
           for (const entry of flushed) entry.dirty = true;
@@ -471,6 +501,11 @@ export function createDetectionService(deps: {
                 value: sample.value,
                 likelihood,
               });
+            }
+            // the common point: quiet, and no run under way (advanceRun would answer exactly this)
+            if (!anomalous && entry.run.bits === 0 && !entry.run.reported) {
+              entry.run = EMPTY_RUN;
+              continue;
             }
             const step = advanceRun(entry.run, anomalous, sample.timestamp, rule);
             entry.run = step.state;

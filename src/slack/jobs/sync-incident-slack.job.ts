@@ -431,7 +431,7 @@ async function updateThreadRecords(tx: Tx, incidentId: number, deps: SyncDeps): 
  * once into the thread with the files API. The evidence comes from the anomaly alert's annotations.
  */
 /** anomaly charts posted in one incident's thread at most */
-export const MAX_CHARTS_PER_INCIDENT = 5;
+export const MAX_CHARTS_PER_INCIDENT = 3;
 
 async function postAnomalyCharts(
   tx: Tx,

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { createDetector } from '../src/detection/create-detector.js';
 import { createDetectionService, decodeStoredSeries } from '../src/detection/detection-service.js';
-import { MetricSample, parseCommonSample } from '../src/detection/metric-sample.js';
+import { MetricSample, parseCommonSample, seriesKeyOf } from '../src/detection/metric-sample.js';
 import { hostileJson, hostileKey, hostileString, PROTO_KEYS } from './helpers/hostile-arbitraries.js';
 import { deleteKeys, startTestApp, type TestApp } from './helpers/test-app.js';
 
@@ -418,6 +418,33 @@ describe('metric samples: the hand-checked common case', () => {
       { numRuns: 5000 },
     );
     assert.ok(common > 500, `the generator reaches the common case (${common} of 5000)`);
+  });
+
+  test('seriesKeyOf: labels sorted, values exactly as JSON strings', () => {
+    const reference = (sample: { series: string; labels: Record<string, string> }) => {
+      const labels = Object.keys(sample.labels)
+        .sort()
+        .map((k) => `${k}=${JSON.stringify(sample.labels[k])}`)
+        .join(',');
+      return labels ? `${sample.series}{${labels}}` : sample.series;
+    };
+    fc.assert(
+      fc.property(
+        fc.dictionary(
+          fc.string({ minLength: 1, maxLength: 8 }),
+          fc.oneof(fc.string(), fc.string({ unit: 'binary' }), hostileString),
+          { maxKeys: 5 },
+        ),
+        (labels) => {
+          assert.equal(seriesKeyOf({ series: 'cpu', labels }), reference({ series: 'cpu', labels }));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    assert.equal(
+      seriesKeyOf({ series: 'up', labels: { job: 'a"b', host: 'x' } }),
+      'up{host="x",job="a\\"b"}',
+    );
   });
 
   test('the common case is the usual sample', () => {

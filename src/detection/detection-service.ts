@@ -249,6 +249,8 @@ interface LiveSeries {
   recent: RecentRing;
   /** the process whose write of this series' state this process last read or made (0: none) */
   writer: number;
+  /** fed since the last eviction walk passed it (see ensureLive) */
+  fed?: boolean;
   /** changed since its state was last written to Redis */
   dirty: boolean;
 }
@@ -292,33 +294,52 @@ export function createDetectionService(deps: {
   /** states of evicted dirty series (series key → stored value), written with the next flush */
   let evicted = new Map<string, Buffer>();
 
-  /** Makes sure every key has a live detector: restores the ones this process does not hold (one MGET). */
-  async function ensureLive(keys: string[]): Promise<void> {
-    const missing: string[] = [];
-    for (const key of keys) {
-      if (live.has(key)) continue;
-      // evicted but not written yet: its newest state is here, not in Redis
-      const pending = evicted.get(key);
-      if (pending === undefined) missing.push(key);
-      else live.set(key, { ...restoreSeries(key, pending), dirty: true });
-      evicted.delete(key);
-    }
+  /**
+   * The live detectors of `keys` (in their order): restores the ones this process does not hold (one MGET). Which
+   * detectors stay in memory is decided by the CLOCK algorithm, an approximation of least-recently-used that costs a
+   * flag per series fed instead of moving it in the map: when there are too many, the map is walked from its oldest
+   * insertion, and a series fed since the last walk (or held by a batch in flight) is moved to the back with its flag
+   * cleared, the first one that was not is evicted.
+   */
+  async function ensureLive(keys: string[]): Promise<LiveSeries[]> {
+    const entries: LiveSeries[] = new Array(keys.length);
+    const missing: number[] = [];
+    keys.forEach((key, i) => {
+      let entry = live.get(key);
+      if (!entry) {
+        // evicted but not written yet: its newest state is here, not in Redis
+        const pending = evicted.get(key);
+        if (pending === undefined) {
+          missing.push(i);
+          return;
+        }
+        evicted.delete(key);
+        entry = { ...restoreSeries(key, pending), dirty: true };
+        live.set(key, entry);
+      }
+      entry.fed = true;
+      entries[i] = entry;
+    });
     if (missing.length > 0) {
-      const stored = await deps.redis.mgetBuffer(...missing.map(redisKey));
-      missing.forEach((key, i) => {
-        live.set(key, restoreSeries(key, stored[i] ?? null));
+      const stored = await deps.redis.mgetBuffer(...missing.map((i) => redisKey(keys[i] as string)));
+      missing.forEach((i, j) => {
+        const key = keys[i] as string;
+        const entry = restoreSeries(key, stored[j] ?? null);
+        entry.fed = true;
+        live.set(key, entry);
+        entries[i] = entry;
       });
     }
-    for (const key of keys) {
-      const entry = live.get(key) as LiveSeries;
-      live.delete(key);
-      live.set(key, entry);
-    }
-    while (live.size > maxLive) {
+    // a bounded walk: if everything was fed or is in use, the map may stay over its size until the next batch
+    for (let steps = 2 * live.size; live.size > maxLive && steps > 0; steps--) {
       const [oldestKey, oldest] = live.entries().next().value as [string, LiveSeries];
-      if (oldest.dirty) evicted.set(oldestKey, encodeSeries([oldest], writer)[0] as Buffer);
       live.delete(oldestKey);
+      if (oldest.fed || locks.has(oldestKey)) {
+        oldest.fed = false;
+        live.set(oldestKey, oldest);
+      } else if (oldest.dirty) evicted.set(oldestKey, encodeSeries([oldest], writer)[0] as Buffer);
     }
+    return entries;
   }
 
   /** series written per Redis pipeline; between chunks the event loop serves requests */
@@ -473,9 +494,10 @@ export function createDetectionService(deps: {
         }
       };
       await withSeriesLocks(keys, async () => {
-        await ensureLive(keys);
-        for (const key of keys) {
-          const entry = live.get(key) as LiveSeries;
+        const entries = await ensureLive(keys);
+        for (let k = 0; k < keys.length; k++) {
+          const key = keys[k] as string;
+          const entry = entries[k] as LiveSeries;
           const points = (bySeries.get(key) ?? []).sort((a, b) => a.sample.timestamp - b.sample.timestamp);
           let fed = 0;
           for (const { index, sample } of points) {

@@ -102,11 +102,20 @@ export const MetricBatch = z.union([
 ]);
 export type MetricBatch = z.infer<typeof MetricBatch>;
 
-/** `http_request_duration_seconds{job="api",le="0.5"}`: the series' identity, labels sorted. */
+/** text JSON.stringify writes as is between its quotes: no quote, backslash, control character or surrogate */
+const PLAIN_JSON_TEXT = /^[^"\\\x00-\x1f\ud800-\udfff]*$/;
+
+/** `http_request_duration_seconds{job="api",le="0.5"}`: the series' identity, labels sorted (values as JSON strings). */
 export function seriesKeyOf(sample: Pick<MetricSample, 'series' | 'labels'>): string {
-  const labels = Object.keys(sample.labels)
-    .sort()
-    .map((k) => `${k}=${JSON.stringify(sample.labels[k])}`)
-    .join(',');
-  return labels ? `${sample.series}{${labels}}` : sample.series;
+  const names = Object.keys(sample.labels);
+  if (names.length === 0) return sample.series;
+  if (names.length > 1) names.sort();
+  let key = `${sample.series}{`;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    const value = sample.labels[name] as string;
+    // the same text as JSON.stringify(value), without its work for the usual plain value
+    key += `${i > 0 ? ',' : ''}${name}=${PLAIN_JSON_TEXT.test(value) ? `"${value}"` : JSON.stringify(value)}`;
+  }
+  return `${key}}`;
 }

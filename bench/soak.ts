@@ -12,11 +12,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, createServer as createHttpServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
@@ -26,8 +26,11 @@ import { deleteKeys, dropDatabase } from '../src/devtools/demo/environment.js';
 import { type SlackStub, startSlackStub } from '../src/devtools/slack-standin/stand-in.js';
 import { createQueues, type Queues } from '../src/queue/queues.js';
 import { findFreePort, followChildLog, seededRandom } from './lib/common.js';
+import type { MemoryProbeAnswer } from './lib/memory-probe.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** preloaded into each bot process: answers the soak's memory questions over IPC */
+const MEMORY_PROBE = fileURLToPath(new URL('./lib/memory-probe.ts', import.meta.url));
 
 /** memory slopes below this are "no growth trend" whatever their significance; MiB per hour */
 const MEMORY_SLOPE_LIMIT_MIB_PER_HOUR = 5;
@@ -39,10 +42,14 @@ const QUEUE_SLOPE_LIMIT_JOBS_PER_HOUR = 60;
  * so the rule leans towards reporting growth
  */
 const MIN_T = 2;
-/** warm-up excluded from the trends: this share of the run, but at most WARMUP_MAX_MS */
-const WARMUP_SHARE = 0.2;
+/**
+ * warm-up excluded from the trends: this share of the run, but at most WARMUP_MAX_MS. V8 sizes its heap and compiles
+ * the hot code over the first minutes of load (measured: heapTotal and optimised code settle within about 8 minutes,
+ * while the heap live after full GCs is flat from the start), so a 30-minute run judges its last 22.5 minutes
+ */
+const WARMUP_SHARE = 0.25;
 /** milliseconds */
-const WARMUP_MAX_MS = 2 * 60_000;
+const WARMUP_MAX_MS = 10 * 60_000;
 
 /** a service fires for this long (uniform within the range), then is quiet; seconds */
 const EPISODE_SECONDS: readonly [number, number] = [30, 90];
@@ -93,6 +100,12 @@ interface Options {
   settle: number;
   seed: number;
   appEnv: Record<string, string>;
+  /**
+   * when set, both bot processes run with `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=<this>` and the soak takes a
+   * heap snapshot of each at the end of the warm-up and at the end of the load (each snapshot pauses the process for
+   * seconds and raises its RSS for good: a diagnosis run, not a verdict)
+   */
+  heapSnapshotDir: string | null;
   verbose: boolean;
 }
 
@@ -109,6 +122,7 @@ function readOptions(): Options {
       settle: { type: 'string' },
       seed: { type: 'string' },
       'app-env': { type: 'string', multiple: true, default: [] },
+      'heap-snapshots': { type: 'string' },
       verbose: { type: 'boolean', short: 'v', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -116,7 +130,7 @@ function readOptions(): Options {
   if (values.help) {
     process.stdout.write(
       `usage: npm run soak -- [--minutes 30] [--rate 20] [--services 40] [--series 200] [--concurrency 16]
-       [--sample-seconds 10] [--settle 30] [--seed 1] [--app-env NAME=VALUE]... [--verbose]
+       [--sample-seconds 10] [--settle 30] [--seed 1] [--app-env NAME=VALUE]... [--heap-snapshots DIR] [--verbose]
 Postgres from SOAK_DATABASE_URL or DATABASE_URL (only the server is used: the soak makes its own ai_sre_soak_<hex>
 database), Redis from REDIS_URL. Exit code 1 when memory or the queue backlog trends upwards after warm-up, an
 answered alert is missing from Postgres, or a bot process crashed.\n`,
@@ -147,6 +161,7 @@ answered alert is missing from Postgres, or a bot process crashed.\n`,
         return [pair.slice(0, eq), pair.slice(eq + 1)];
       }),
     ),
+    heapSnapshotDir: values['heap-snapshots'] ?? null,
     verbose: values.verbose,
   };
 }
@@ -394,26 +409,153 @@ interface BotProcess {
   /** pino lines of level warn and above, counted by `level msg` */
   logCounts: Map<string, number>;
   lastLines: string[];
+  /** answers of bench/lib/memory-probe.ts not yet taken */
+  memoryWaiters: ((answer: MemoryProbeAnswer) => void)[];
+  /** full collections the probe had reported at the previous answer */
+  fullGcsSeen: number;
 }
 
 /** every bot process started, so an abrupt exit of the soak can still kill them */
 const started: BotProcess[] = [];
 
-function startBot(role: BotRole, env: Record<string, string>, verbose: boolean): BotProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start', '--role', role], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // its own process group keeps Ctrl-C from reaching it: the soak stops it in order and cleans up
-    detached: true,
-  });
-  const bot: BotProcess = { role, child, exited: null, stopping: false, logCounts: new Map(), lastLines: [] };
+function startBot(
+  role: BotRole,
+  env: Record<string, string>,
+  opts: { verbose: boolean; heapSnapshotDir: string | null },
+): BotProcess {
+  const snapshots = opts.heapSnapshotDir
+    ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.heapSnapshotDir}`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [...snapshots, '--import', 'tsx', '--import', MEMORY_PROBE, 'src/cli.ts', 'start', '--role', role],
+    {
+      cwd: REPO_ROOT,
+      // glibc's malloc arenas as deployed (see README, Operations): without the cap every thread's arena grows RSS
+      env: { MALLOC_ARENA_MAX: '2', ...process.env, ...env },
+      // the IPC channel carries bench/lib/memory-probe.ts's answers (process.memoryUsage(), heap after full GCs)
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // its own process group keeps Ctrl-C from reaching it: the soak stops it in order and cleans up
+      detached: true,
+    },
+  );
+  const bot: BotProcess = {
+    role,
+    child,
+    exited: null,
+    stopping: false,
+    logCounts: new Map(),
+    lastLines: [],
+    memoryWaiters: [],
+    fullGcsSeen: 0,
+  };
   started.push(bot);
-  followChildLog(child, bot, verbose ? (line) => process.stderr.write(`[${role}] ${line}\n`) : undefined);
+  followChildLog(
+    child,
+    bot,
+    opts.verbose ? (line) => process.stderr.write(`[${role}] ${line}\n`) : undefined,
+  );
+  child.on('message', (message: unknown) => {
+    if ((message as { type?: unknown } | null)?.type === 'memory') {
+      bot.memoryWaiters.shift()?.(message as MemoryProbeAnswer);
+    }
+  });
   child.on('exit', (code, signal) => {
     bot.exited = { code, signal };
   });
   return bot;
+}
+
+/**
+ * SIGUSR2 to each bot (run with --heapsnapshot-signal), then waits until each has written its snapshot: a new
+ * `*.<pid>.*.heapsnapshot` in `dir` whose size has stopped changing (the process is frozen while it writes).
+ */
+async function takeHeapSnapshots(dir: string, bots: BotProcess[], when: string): Promise<void> {
+  const snapshotsOf = async (pid: number) =>
+    (await readdir(dir)).filter((f) => f.endsWith('.heapsnapshot') && f.includes(`.${pid}.`)).sort();
+  for (const bot of bots) {
+    const pid = bot.child.pid;
+    if (pid === undefined || bot.exited) continue;
+    const before = new Set(await snapshotsOf(pid));
+    const t0 = performance.now();
+    bot.child.kill('SIGUSR2');
+    let file: string | undefined;
+    let size = -1;
+    while (performance.now() - t0 < 180_000 && !bot.exited) {
+      await pause(1_000);
+      file ??= (await snapshotsOf(pid)).find((f) => !before.has(f));
+      if (!file) continue;
+      const now = (await stat(join(dir, file))).size;
+      if (now === size && now > 0) break;
+      size = now;
+    }
+    process.stderr.write(
+      `soak: heap snapshot of the ${bot.role} process ${when}: ${file ? join(dir, file) : 'NOT WRITTEN'} ` +
+        `(${fmt(size / 2 ** 20, 1)} MiB, ${fmt((performance.now() - t0) / 1000, 1)} s)\n`,
+    );
+  }
+}
+
+/** MiB */
+interface ChildMemory {
+  heapUsed: number;
+  /** heap used after the latest full collection; NaN when none ran since the previous question (no new point) */
+  heapLive: number;
+  /** what V8 has reserved for the heap (used + free space it keeps) */
+  heapTotal: number;
+  external: number;
+  /** what V8 reserved per heap space; MiB */
+  spaces: Record<string, number>;
+}
+
+/**
+ * The child's heap used, heap after its latest full collection, and external memory (V8's off-heap: Buffers,
+ * ArrayBuffers); NaN when it does not answer within `timeoutMs` (a busy event loop) or is gone.
+ */
+function readChildMemory(bot: BotProcess, timeoutMs = 5_000): Promise<ChildMemory> {
+  const none = {
+    heapUsed: Number.NaN,
+    heapLive: Number.NaN,
+    heapTotal: Number.NaN,
+    external: Number.NaN,
+    spaces: {},
+  };
+  if (bot.exited || !bot.child.connected) return Promise.resolve(none);
+  return new Promise((resolve) => {
+    const waiter = (answer: MemoryProbeAnswer) => {
+      clearTimeout(timer);
+      const fresh = answer.fullGcs > bot.fullGcsSeen;
+      bot.fullGcsSeen = Math.max(bot.fullGcsSeen, answer.fullGcs);
+      resolve({
+        heapUsed: answer.heapUsed / 2 ** 20,
+        heapLive: fresh ? answer.heapAfterGc / 2 ** 20 : Number.NaN,
+        heapTotal: answer.heapTotal / 2 ** 20,
+        external: answer.external / 2 ** 20,
+        spaces: Object.fromEntries(Object.entries(answer.spaces).map(([k, v]) => [k, v / 2 ** 20])),
+      });
+    };
+    const timer = setTimeout(() => {
+      const i = bot.memoryWaiters.indexOf(waiter);
+      // a late answer then goes to the next waiter, which is no worse than a sample 5 s older
+      if (i >= 0) bot.memoryWaiters.splice(i, 1);
+      resolve(none);
+    }, timeoutMs);
+    bot.memoryWaiters.push(waiter);
+    bot.child.send({ type: 'memory?' }, (err) => {
+      if (err)
+        waiter({
+          type: 'memory',
+          rss: 0,
+          heapTotal: Number.NaN,
+          heapUsed: Number.NaN,
+          external: Number.NaN,
+          arrayBuffers: 0,
+          heapAfterGc: Number.NaN,
+          fullGcs: 0,
+          spaces: {},
+        });
+    });
+  });
 }
 
 process.on('exit', () => {
@@ -770,6 +912,19 @@ interface Sample {
   t: number;
   warmup: boolean;
   rss: Record<BotRole, number>;
+  /** process.memoryUsage().heapUsed of each process (bench/lib/memory-probe.ts); MiB; NaN when it did not answer */
+  heapUsed: Record<BotRole, number>;
+  /**
+   * heapUsed just after the latest full collection (what the heap retains); MiB; NaN when no full collection ran since
+   * the previous sample, so each collection is one point of the trend
+   */
+  heapLive: Record<BotRole, number>;
+  /** process.memoryUsage().heapTotal; MiB */
+  heapTotal: Record<BotRole, number>;
+  /** process.memoryUsage().external; MiB */
+  external: Record<BotRole, number>;
+  /** what V8 reserved per heap space (v8.getHeapSpaceStatistics()); MiB */
+  spaces: Record<BotRole, Record<string, number>>;
   /** share of one core since the previous sample; 1 = a whole core */
   cpu: Record<BotRole, number>;
   /** round trip of the web process's GET /healthz; milliseconds (a stand-in for its event-loop lag) */
@@ -807,6 +962,10 @@ async function takeSample(deps: {
     worker: readCpuSeconds(bots.worker.child.pid),
   };
   const interval = Math.max(1e-3, deps.t - deps.previous.t);
+  const [webMemory, workerMemory] = await Promise.all([
+    readChildMemory(bots.web),
+    readChildMemory(bots.worker),
+  ]);
   const healthz = await httpCall(undefined, deps.port, 'GET', '/healthz', { timeoutMs: 10_000 });
   const depths = await deps.queues.depths().catch(() => null);
   let backlog = Number.NaN;
@@ -842,6 +1001,11 @@ async function takeSample(deps: {
     t: deps.t,
     warmup: deps.warmup,
     rss: { web: readRssMiB(bots.web.child.pid), worker: readRssMiB(bots.worker.child.pid) },
+    heapUsed: { web: webMemory.heapUsed, worker: workerMemory.heapUsed },
+    heapLive: { web: webMemory.heapLive, worker: workerMemory.heapLive },
+    heapTotal: { web: webMemory.heapTotal, worker: workerMemory.heapTotal },
+    external: { web: webMemory.external, worker: workerMemory.external },
+    spaces: { web: webMemory.spaces, worker: workerMemory.spaces },
     cpu: {
       web: (cpuNow.web - deps.previous.cpu.web) / interval,
       worker: (cpuNow.worker - deps.previous.cpu.worker) / interval,
@@ -948,6 +1112,14 @@ const COLUMNS: readonly [string, number][] = [
   ['t s', 6],
   ['web MiB', 8],
   ['wrk MiB', 8],
+  ['web heap', 9],
+  ['wrk heap', 9],
+  ['web live', 9],
+  ['wrk live', 9],
+  ['web tot', 8],
+  ['wrk tot', 8],
+  ['web ext', 8],
+  ['wrk ext', 8],
   ['web cpu', 8],
   ['wrk cpu', 8],
   ['healthz', 8],
@@ -972,6 +1144,14 @@ function tableRow(s: Sample): string {
     `${fmt(s.t)}${s.warmup ? 'w' : ' '}`,
     fmt(s.rss.web, 1),
     fmt(s.rss.worker, 1),
+    fmt(s.heapUsed.web, 1),
+    fmt(s.heapUsed.worker, 1),
+    Number.isFinite(s.heapLive.web) ? fmt(s.heapLive.web, 1) : '-',
+    Number.isFinite(s.heapLive.worker) ? fmt(s.heapLive.worker, 1) : '-',
+    fmt(s.heapTotal.web, 1),
+    fmt(s.heapTotal.worker, 1),
+    fmt(s.external.web, 1),
+    fmt(s.external.worker, 1),
     `${fmt(s.cpu.web * 100)}%`,
     `${fmt(s.cpu.worker * 100)}%`,
     fmt(s.healthzMs, 1),
@@ -987,6 +1167,41 @@ function tableRow(s: Sample): string {
     fmt(s.failures),
   ];
   return cells.map((c, i) => c.padStart((COLUMNS[i] as [string, number])[1])).join(' ');
+}
+
+function describeInformation(trend: Trend | null): string {
+  if (!trend) return 'too few samples after warm-up';
+  return (
+    `first ${fmt(trend.first, 1)} → last ${fmt(trend.last, 1)} MiB (min ${fmt(trend.min, 1)}, max ${fmt(trend.max, 1)}); ` +
+    `slope ${signed(trend.slope, 1)} MiB/h (information)`
+  );
+}
+
+/** What V8 reserved per heap space at the first sample after warm-up and at the last: where heapTotal went. */
+function describeSpaces(samples: readonly Sample[], role: BotRole): string {
+  const measured = samples.filter((s) => !s.warmup && Object.keys(s.spaces[role]).length > 0);
+  const first = measured[0]?.spaces[role];
+  const last = measured.at(-1)?.spaces[role];
+  if (!first || !last) return 'heap spaces: too few samples after warm-up';
+  const names = Object.keys(last).filter((n) => (first[n] ?? 0) > 0.05 || (last[n] ?? 0) > 0.05);
+  return `heap spaces reserved, first → last MiB: ${names
+    .map((n) => `${n.replace(/_space$/, '')} ${fmt(first[n] ?? 0, 1)} → ${fmt(last[n] ?? 0, 1)}`)
+    .join(', ')}`;
+}
+
+/** Which of RSS and the JavaScript heap grew, and what that points at. */
+function explainMemory(rss: Trend | null, heap: Trend | null): string {
+  if (!rss || !heap) return '→ too few samples to tell RSS from heap';
+  if (heap.growing && rss.growing)
+    return '→ heap and RSS grow: JavaScript objects are retained (find which: --heap-snapshots DIR)';
+  if (heap.growing)
+    return '→ the heap grows, RSS not (yet): JavaScript objects are retained (find which: --heap-snapshots DIR)';
+  if (rss.growing)
+    return (
+      '→ RSS grows with a flat heap: not retained JavaScript objects but memory V8 or malloc keep (heap pages V8 ' +
+      'reserves, see heapTotal; malloc arenas; native buffers, see ext)'
+    );
+  return '→ neither grows';
 }
 
 function describeTrend(trend: Trend | null, unit: string, digits: number, limit: number): string {
@@ -1080,10 +1295,13 @@ async function main(): Promise<number> {
       `soak: database ${database}, queue prefix ${prefix}; starting the web process on 127.0.0.1:${port}\n`,
     );
     // the web process creates and migrates the database; the worker starts on it afterwards
-    bots.web = startBot('web', { ...env, MIGRATE_ON_START: 'true' }, opts.verbose);
+    const snapshotDir = opts.heapSnapshotDir ? resolvePath(opts.heapSnapshotDir) : null;
+    if (snapshotDir) await mkdir(snapshotDir, { recursive: true });
+    const botOptions = { verbose: opts.verbose, heapSnapshotDir: snapshotDir };
+    bots.web = startBot('web', { ...env, MIGRATE_ON_START: 'true' }, botOptions);
     await waitForWeb(bots.web, port, 90_000, abort.signal);
     process.stderr.write('soak: web ready; starting the worker process\n');
-    bots.worker = startBot('worker', { ...env, MIGRATE_ON_START: 'false' }, opts.verbose);
+    bots.worker = startBot('worker', { ...env, MIGRATE_ON_START: 'false' }, botOptions);
     await waitForWorker(bots.worker, { redisUrl, prefix }, 90_000, abort.signal);
     const running = { web: bots.web, worker: bots.worker };
     queues = createQueues({ redisUrl, prefix });
@@ -1117,6 +1335,7 @@ async function main(): Promise<number> {
     };
     process.stdout.write(`${tableHeader()}\n`);
     let crashed: BotProcess | undefined;
+    let warmupSnapshotTaken = false;
     for (let k = 1; ; k++) {
       const dueAt = startedAt + Math.min(k * opts.sampleSeconds * 1000, durationMs);
       await pause(dueAt - performance.now(), abort.signal);
@@ -1146,6 +1365,13 @@ async function main(): Promise<number> {
       };
       crashed = [running.web, running.worker].find((b) => b.exited);
       if (crashed || t * 1000 >= durationMs - 1) break;
+      if (snapshotDir && !warmupSnapshotTaken && !sample.warmup) {
+        warmupSnapshotTaken = true;
+        await takeHeapSnapshots(snapshotDir, [running.web, running.worker], 'after warm-up');
+      }
+    }
+    if (snapshotDir && !crashed && !abort.signal.aborted) {
+      await takeHeapSnapshots(snapshotDir, [running.web, running.worker], 'at the end of the load');
     }
     const loadSeconds = (performance.now() - startedAt) / 1000;
     loadAbort.abort();
@@ -1290,17 +1516,50 @@ async function main(): Promise<number> {
         )} MiB over it, below the garbage collector's swings; hold 30 min for a verdict that means something)`,
       );
     }
+    const memoryTrend = (value: (s: Sample) => number) =>
+      trendOf(samples, value, MEMORY_SLOPE_LIMIT_MIB_PER_HOUR);
     const memory = {
-      web: trendOf(samples, (s) => s.rss.web, MEMORY_SLOPE_LIMIT_MIB_PER_HOUR),
-      worker: trendOf(samples, (s) => s.rss.worker, MEMORY_SLOPE_LIMIT_MIB_PER_HOUR),
+      web: { rss: memoryTrend((s) => s.rss.web), heap: memoryTrend((s) => s.heapLive.web) },
+      worker: { rss: memoryTrend((s) => s.rss.worker), heap: memoryTrend((s) => s.heapLive.worker) },
+    };
+    const information = (value: (s: Sample) => number) => trendOf(samples, value, Number.POSITIVE_INFINITY);
+    const rawHeap = {
+      web: information((s) => s.heapUsed.web),
+      worker: information((s) => s.heapUsed.worker),
+    };
+    const external = {
+      web: information((s) => s.external.web),
+      worker: information((s) => s.external.worker),
+    };
+    const heapTotal = {
+      web: information((s) => s.heapTotal.web),
+      worker: information((s) => s.heapTotal.worker),
     };
     const backlog = trendOf(samples, (s) => s.backlog, QUEUE_SLOPE_LIMIT_JOBS_PER_HOUR);
-    line(`web RSS      ${describeTrend(memory.web, 'MiB', 1, MEMORY_SLOPE_LIMIT_MIB_PER_HOUR)}`);
-    line(`worker RSS   ${describeTrend(memory.worker, 'MiB', 1, MEMORY_SLOPE_LIMIT_MIB_PER_HOUR)}`);
+    for (const role of ['web', 'worker'] as const) {
+      line(
+        `${`${role} RSS`.padEnd(13)}${describeTrend(memory[role].rss, 'MiB', 1, MEMORY_SLOPE_LIMIT_MIB_PER_HOUR)}`,
+      );
+      line(
+        `${`${role} heap`.padEnd(13)}after full GCs: ${describeTrend(
+          memory[role].heap,
+          'MiB',
+          1,
+          MEMORY_SLOPE_LIMIT_MIB_PER_HOUR,
+        )}`,
+      );
+      line(`${''.padEnd(13)}heapUsed at the samples ${describeInformation(rawHeap[role])}`);
+      line(`${''.padEnd(13)}heapTotal ${describeInformation(heapTotal[role])}`);
+      line(`${''.padEnd(13)}${describeSpaces(samples, role)}`);
+      line(`${`${role} ext`.padEnd(13)}${describeInformation(external[role])}`);
+      line(`${''.padEnd(13)}${explainMemory(memory[role].rss, memory[role].heap)}`);
+    }
     line(
-      'heap, loop   not available: the bot registers no prom-client default metrics (process_resident_memory_bytes, ' +
-        'nodejs_heap_size_used_bytes, nodejs_eventloop_lag_seconds) and the worker serves no HTTP; RSS is VmRSS of ' +
-        '/proc/<pid>/status, "healthz" the web round trip in ms',
+      'memory       RSS is VmRSS of /proc/<pid>/status; heap is process.memoryUsage().heapUsed read just after each full ' +
+        'collection (table: live; one point per collection), i.e. what the JavaScript heap retains; heapUsed at the ' +
+        'samples (table: heap) is mostly garbage awaiting collection and swings with its timing, so it is information ' +
+        'only, as are heapTotal (table: tot; what V8 reserved for the heap) and ext (external: Buffers, ArrayBuffers). Asked of each process over IPC at each sample ' +
+        '(bench/lib/memory-probe.ts). "healthz" is the web round trip in ms',
     );
     line(`queue        ${describeTrend(backlog, 'jobs', 0, QUEUE_SLOPE_LIMIT_JOBS_PER_HOUR)}`);
     const openTrend = trendOf(samples, (s) => s.openIncidents, Number.POSITIVE_INFINITY);
@@ -1322,8 +1581,10 @@ async function main(): Promise<number> {
       }
     }
     const growing = [
-      memory.web?.growing && 'web memory',
-      memory.worker?.growing && 'worker memory',
+      memory.web.rss?.growing && 'web RSS',
+      memory.web.heap?.growing && 'web heap',
+      memory.worker.rss?.growing && 'worker RSS',
+      memory.worker.heap?.growing && 'worker heap',
       backlog?.growing && 'queue backlog',
     ].filter((g): g is string => typeof g === 'string');
     if (growing.length > 0) exitCode = 1;

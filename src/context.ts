@@ -37,6 +37,7 @@ import { syncIncidentNow } from './slack/jobs/sync-incident-slack.job.js';
 import { createLearningPublisher } from './slack/learning-publisher.js';
 import { createNotifier } from './slack/notify.js';
 import { type ChannelRouter, createChannelRouter, loadRouting } from './slack/routing.js';
+import { createEnqueuedSyncWindows } from './slack/sync-windows.js';
 import { createDb, type Db } from './store/db.js';
 
 /** Everything the process runs on, built once from the config; the one place that decides what is wired to what. */
@@ -126,7 +127,7 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
    * closes and so sees all of them: one card edit and one thread digest instead of one per alert, which also keeps a
    * storm inside Slack's rate limits. Windows are offset per incident so they do not all close at once.
    */
-  const scheduled = new Map<string, number>();
+  const scheduled = createEnqueuedSyncWindows(config.SLACK_SYNC_DEBOUNCE_MS);
   const scheduleSync = async (change: IncidentChange | ViewChange): Promise<void> => {
     if (!slackSync) return;
     const debounce = config.SLACK_SYNC_DEBOUNCE_MS;
@@ -164,15 +165,10 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     }
     const jobId = slackSync.syncJob.jobId(data);
     // This process already scheduled the job of this window: skip the Redis round trip.
-    if (scheduled.has(jobId)) return;
+    if (scheduled.has(jobId, now)) return;
     try {
       await queues.enqueue(slackSync.syncJob, data, { delayMs, priority });
-      if (data.window !== undefined) {
-        scheduled.set(jobId, now + delayMs);
-        if (scheduled.size > 10_000) {
-          for (const [id, until] of scheduled) if (until < now) scheduled.delete(id);
-        }
-      }
+      if (data.window !== undefined) scheduled.add(jobId, now + delayMs, now);
     } catch (err) {
       // Postgres already holds the change; a Redis failure delays the card, and the sweep re-enqueues it.
       log.warn(
@@ -286,6 +282,8 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     }
   };
 
+  /** when a split series was last logged (a warning a minute at most; the metric counts every one) */
+  let splitWarnedAt = 0;
   const detectionCore = createDetectionService({
     redis,
     prefix: config.QUEUE_PREFIX,
@@ -294,6 +292,16 @@ export async function createContext(config: Config, log: Logger): Promise<AppCon
     flushIntervalMs: config.DETECTION_FLUSH_INTERVAL_MS,
     onFlushError: (err) =>
       log.warn({ err: err.message }, 'could not write detector states to Redis; retrying'),
+    onSplitSeries: (series) => {
+      metrics.detectionSplitSeries.inc(series.length);
+      const now = Date.now();
+      if (now - splitWarnedAt < 60_000) return;
+      splitWarnedAt = now;
+      log.warn(
+        { series: series.slice(0, 5), count: series.length },
+        'metric series are being sent to more than one process: each keeps its own model and they overwrite each other; send each series to one process (see README, anomaly detection)',
+      );
+    },
   });
   /** Samples feed the detectors; anomalies that persist (or agree) become alerts of source `anomaly`. */
   const detection: DetectionService = {

@@ -103,6 +103,7 @@ export const MetricBatch = z.union([
 export type MetricBatch = z.infer<typeof MetricBatch>;
 
 /** text JSON.stringify writes as is between its quotes: no quote, backslash, control character or surrogate */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are exactly what JSON escapes
 const PLAIN_JSON_TEXT = /^[^"\\\x00-\x1f\ud800-\udfff]*$/;
 
 /** `http_request_duration_seconds{job="api",le="0.5"}`: the series' identity, labels sorted (values as JSON strings). */

@@ -24,23 +24,38 @@ export const runDiagnosticJob: JobDefinition<RunDiagnosticPayload> = {
   backoffMs: 500,
 };
 
-/** recent executions kept in memory per handler (per app: two apps in one process have their own databases) */
-const MAX_SNAPSHOTS = 2_000;
+/**
+ * recent executions kept in memory per handler (per app: two apps in one process have their own databases), per
+ * diagnostic running at once, and at least MIN_SNAPSHOTS. A run's diagnostics are children of one flow and run within
+ * seconds of each other, so only the runs being diagnosed need their snapshot; more only keeps finished runs' snapshots
+ * (a few KiB each) for nothing: 2,000 of them took an hour of steady load to fill, a heap that grew all along.
+ */
+const SNAPSHOTS_PER_CONCURRENT_DIAGNOSTIC = 4;
+const MIN_SNAPSHOTS = 64;
 
 /**
  * A run's snapshot never changes once recorded, and each of its diagnostics needs it: keep the recent ones in memory
- * so a diagnostic costs one small query before it runs instead of loading the runbook each time.
+ * so a diagnostic costs one small query before it runs instead of loading the runbook each time. Holds at most `max`;
+ * the oldest goes first.
  */
-function snapshotCache(db: Queryable): (executionId: number) => Promise<Execution | null> {
+export function snapshotCache(
+  db: Queryable,
+  max: number,
+): { get(executionId: number): Promise<Execution | null>; readonly size: number } {
   const snapshots = new Map<number, Execution>();
-  return async (executionId) => {
-    const cached = snapshots.get(executionId);
-    if (cached) return cached;
-    const execution = await getExecution(db, executionId);
-    if (!execution) return null;
-    if (snapshots.size >= MAX_SNAPSHOTS) snapshots.delete(snapshots.keys().next().value as number);
-    snapshots.set(executionId, execution);
-    return execution;
+  return {
+    async get(executionId) {
+      const cached = snapshots.get(executionId);
+      if (cached) return cached;
+      const execution = await getExecution(db, executionId);
+      if (!execution) return null;
+      if (snapshots.size >= max) snapshots.delete(snapshots.keys().next().value as number);
+      snapshots.set(executionId, execution);
+      return execution;
+    },
+    get size() {
+      return snapshots.size;
+    },
   };
 }
 
@@ -64,14 +79,17 @@ async function stateOf(
  * Re-running is harmless: a stored result is never recomputed.
  */
 export function runDiagnosticHandler(deps: RunbookJobDeps): JobHandler<RunDiagnosticPayload> {
-  const snapshotOf = snapshotCache(deps.db);
+  const snapshots = snapshotCache(
+    deps.db,
+    Math.max(MIN_SNAPSHOTS, SNAPSHOTS_PER_CONCURRENT_DIAGNOSTIC * deps.diagnosticsConcurrency),
+  );
   return {
     definition: runDiagnosticJob,
     concurrency: deps.diagnosticsConcurrency,
     async handle(data) {
       const state = await stateOf(deps.db, data.executionId, data.diagnosticId);
       if (!state || state.done || state.status === 'decided') return;
-      const execution = await snapshotOf(data.executionId);
+      const execution = await snapshots.get(data.executionId);
       if (!execution) return;
       const position = execution.runbook.diagnostics.findIndex((d) => d.id === data.diagnosticId);
       const step = execution.runbook.diagnostics[position];

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { yamlContent } from '../config-file.js';
 import { durationField, parseDuration } from '../diagnostics/duration.js';
 import { readBodyCapped } from '../diagnostics/read-body.js';
 import { AppError } from '../errors.js';
@@ -26,15 +26,11 @@ export const DetectionQueries = z.strictObject({
 export type DetectionQueries = z.infer<typeof DetectionQueries>;
 
 export async function loadDetectionQueries(file: string): Promise<DetectionQueries> {
-  const doc = parseDocument(await readFile(file, 'utf8'));
-  if (doc.errors.length > 0) throw new AppError('queries_invalid', `${file}: ${doc.errors[0]?.message}`);
-  let raw: unknown;
-  try {
-    raw = doc.toJS();
-  } catch (err) {
-    // an alias to a missing anchor, or an alias bomb past yaml's maxAliasCount
-    throw new AppError('queries_invalid', `${file}: ${(err as Error).message}`);
-  }
+  const raw = yamlContent(
+    await readFile(file, 'utf8'),
+    file,
+    (message) => new AppError('queries_invalid', message),
+  );
   const parsed = DetectionQueries.safeParse(raw);
   if (!parsed.success) {
     throw new AppError(

@@ -1,6 +1,5 @@
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { formatIssues, readOptionalFile } from '../config-file.js';
+import { formatIssues, readOptionalFile, yamlContent } from '../config-file.js';
 import { AppError } from '../errors.js';
 
 const PostgresUrl = z.string().regex(/^postgres(ql)?:\/\//, { error: 'expected a postgres:// URL' });
@@ -193,17 +192,7 @@ function substituteEnv(
 
 /** Parses a targets document; every problem is reported with its field path. */
 export function parseTargets(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Targets {
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) {
-    throw new TargetsError(doc.errors.map((e) => `${file}: ${e.message}`).join('\n'));
-  }
-  let js: unknown;
-  try {
-    js = doc.toJS();
-  } catch (err) {
-    // an alias to a missing anchor, or an alias bomb past yaml's maxAliasCount
-    throw new TargetsError(`${file}: ${(err as Error).message}`);
-  }
+  const js = yamlContent(text, file, (message) => new TargetsError(message));
   const problems: string[] = [];
   const raw = substituteEnv(js ?? {}, env, '', problems);
   if (problems.length > 0) throw new TargetsError(problems.map((m) => `${file}: ${m}`).join('\n'));

@@ -1,6 +1,5 @@
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { formatIssues, readOptionalFile } from '../config-file.js';
+import { formatIssues, readOptionalFile, yamlContent } from '../config-file.js';
 import { parseDuration } from '../diagnostics/duration.js';
 import { AppError } from '../errors.js';
 
@@ -295,15 +294,7 @@ export class OncallError extends AppError {
 
 /** Parses and checks an on-call file; every problem is one `file: path: message` line of the OncallError. */
 export function parseOncall(text: string, file: string): OncallConfig {
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) throw new OncallError(doc.errors.map((e) => `${file}: ${e.message}`).join('\n'));
-  let raw: unknown;
-  try {
-    raw = doc.toJS();
-  } catch (err) {
-    // an alias to a missing anchor, or an alias bomb past yaml's maxAliasCount
-    throw new OncallError(`${file}: ${(err as Error).message}`);
-  }
+  const raw = yamlContent(text, file, (message) => new OncallError(message));
   const parsed = OncallConfig.safeParse(raw ?? {});
   if (!parsed.success) {
     throw new OncallError(formatIssues(file, parsed.error.issues));

@@ -1,6 +1,5 @@
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { formatIssues, readOptionalFile } from '../config-file.js';
+import { formatIssues, readOptionalFile, yamlContent } from '../config-file.js';
 import { durationField, parseDuration } from '../diagnostics/duration.js';
 import { AppError } from '../errors.js';
 import { ACTION_CATALOGUE, catalogueTier, loosens, strictest, TIERS, type Tier } from './action-catalog.js';
@@ -110,15 +109,7 @@ export function policyProblems(policy: SafetyPolicy): string[] {
 }
 
 export function parsePolicy(text: string, file: string): SafetyPolicy {
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) throw new PolicyError(doc.errors.map((e) => `${file}: ${e.message}`).join('\n'));
-  let raw: unknown;
-  try {
-    raw = doc.toJS();
-  } catch (err) {
-    // an alias to a missing anchor, or an alias bomb past yaml's maxAliasCount
-    throw new PolicyError(`${file}: ${(err as Error).message}`);
-  }
+  const raw = yamlContent(text, file, (message) => new PolicyError(message));
   const parsed = SafetyPolicy.safeParse(raw ?? {});
   if (!parsed.success) {
     throw new PolicyError(formatIssues(file, parsed.error.issues));

@@ -883,14 +883,24 @@ function startLoad(
 /** clock ticks per second of /proc/<pid>/stat; 100 on every Linux this runs on */
 const CLK_TCK = 100;
 
-/** VmRSS of /proc/<pid>/status; MiB; NaN when the process is gone */
-function readRssMiB(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
+/**
+ * Resident memory from /proc/<pid>/status; MiB; NaN when the process is gone. `rss` (VmRSS) is `anon` (RssAnon: the
+ * process's private memory — JavaScript heap, malloc, buffers: what a leak grows) plus `file` (RssFile: pages of the
+ * node binary and libraries read in as code paths first run — ICU's time-zone data, say — bounded by the files' size,
+ * shared and reclaimable) plus shared memory.
+ */
+function readRssMiB(pid: number | undefined): { rss: number; anon: number; file: number } {
+  const none = { rss: Number.NaN, anon: Number.NaN, file: Number.NaN };
+  if (pid === undefined) return none;
   try {
-    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : Number.NaN;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => {
+      const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status);
+      return match ? Number(match[1]) / 1024 : Number.NaN;
+    };
+    return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
   } catch {
-    return Number.NaN;
+    return none;
   }
 }
 
@@ -911,7 +921,12 @@ interface Sample {
   /** since the load started; seconds */
   t: number;
   warmup: boolean;
+  /** VmRSS; MiB */
   rss: Record<BotRole, number>;
+  /** RssAnon: private memory, what the verdict judges; MiB */
+  anon: Record<BotRole, number>;
+  /** RssFile: pages of the binary and libraries; MiB */
+  file: Record<BotRole, number>;
   /** process.memoryUsage().heapUsed of each process (bench/lib/memory-probe.ts); MiB; NaN when it did not answer */
   heapUsed: Record<BotRole, number>;
   /**
@@ -1000,7 +1015,14 @@ async function takeSample(deps: {
   return {
     t: deps.t,
     warmup: deps.warmup,
-    rss: { web: readRssMiB(bots.web.child.pid), worker: readRssMiB(bots.worker.child.pid) },
+    ...(() => {
+      const [web, worker] = [readRssMiB(bots.web.child.pid), readRssMiB(bots.worker.child.pid)];
+      return {
+        rss: { web: web.rss, worker: worker.rss },
+        anon: { web: web.anon, worker: worker.anon },
+        file: { web: web.file, worker: worker.file },
+      };
+    })(),
     heapUsed: { web: webMemory.heapUsed, worker: workerMemory.heapUsed },
     heapLive: { web: webMemory.heapLive, worker: workerMemory.heapLive },
     heapTotal: { web: webMemory.heapTotal, worker: workerMemory.heapTotal },
@@ -1112,6 +1134,8 @@ const COLUMNS: readonly [string, number][] = [
   ['t s', 6],
   ['web MiB', 8],
   ['wrk MiB', 8],
+  ['web anon', 8],
+  ['wrk anon', 8],
   ['web heap', 9],
   ['wrk heap', 9],
   ['web live', 9],
@@ -1144,6 +1168,8 @@ function tableRow(s: Sample): string {
     `${fmt(s.t)}${s.warmup ? 'w' : ' '}`,
     fmt(s.rss.web, 1),
     fmt(s.rss.worker, 1),
+    fmt(s.anon.web, 1),
+    fmt(s.anon.worker, 1),
     fmt(s.heapUsed.web, 1),
     fmt(s.heapUsed.worker, 1),
     Number.isFinite(s.heapLive.web) ? fmt(s.heapLive.web, 1) : '-',
@@ -1516,13 +1542,21 @@ async function main(): Promise<number> {
         )} MiB over it, below the garbage collector's swings; hold 30 min for a verdict that means something)`,
       );
     }
+    const information = (value: (s: Sample) => number) => trendOf(samples, value, Number.POSITIVE_INFINITY);
     const memoryTrend = (value: (s: Sample) => number) =>
       trendOf(samples, value, MEMORY_SLOPE_LIMIT_MIB_PER_HOUR);
     const memory = {
-      web: { rss: memoryTrend((s) => s.rss.web), heap: memoryTrend((s) => s.heapLive.web) },
-      worker: { rss: memoryTrend((s) => s.rss.worker), heap: memoryTrend((s) => s.heapLive.worker) },
+      web: { rss: memoryTrend((s) => s.anon.web), heap: memoryTrend((s) => s.heapLive.web) },
+      worker: { rss: memoryTrend((s) => s.anon.worker), heap: memoryTrend((s) => s.heapLive.worker) },
     };
-    const information = (value: (s: Sample) => number) => trendOf(samples, value, Number.POSITIVE_INFINITY);
+    const residentAll = {
+      web: information((s) => s.rss.web),
+      worker: information((s) => s.rss.worker),
+    };
+    const residentFile = {
+      web: information((s) => s.file.web),
+      worker: information((s) => s.file.worker),
+    };
     const rawHeap = {
       web: information((s) => s.heapUsed.web),
       worker: information((s) => s.heapUsed.worker),
@@ -1538,8 +1572,10 @@ async function main(): Promise<number> {
     const backlog = trendOf(samples, (s) => s.backlog, QUEUE_SLOPE_LIMIT_JOBS_PER_HOUR);
     for (const role of ['web', 'worker'] as const) {
       line(
-        `${`${role} RSS`.padEnd(13)}${describeTrend(memory[role].rss, 'MiB', 1, MEMORY_SLOPE_LIMIT_MIB_PER_HOUR)}`,
+        `${`${role} RSS`.padEnd(13)}private (RssAnon): ${describeTrend(memory[role].rss, 'MiB', 1, MEMORY_SLOPE_LIMIT_MIB_PER_HOUR)}`,
       );
+      line(`${''.padEnd(13)}VmRSS ${describeInformation(residentAll[role])}`);
+      line(`${''.padEnd(13)}RssFile (binary and libraries) ${describeInformation(residentFile[role])}`);
       line(
         `${`${role} heap`.padEnd(13)}after full GCs: ${describeTrend(
           memory[role].heap,
@@ -1555,7 +1591,9 @@ async function main(): Promise<number> {
       line(`${''.padEnd(13)}${explainMemory(memory[role].rss, memory[role].heap)}`);
     }
     line(
-      'memory       RSS is VmRSS of /proc/<pid>/status; heap is process.memoryUsage().heapUsed read just after each full ' +
+      'memory       RSS judged is RssAnon of /proc/<pid>/status (private memory: heap, malloc, buffers); VmRSS also ' +
+        'counts RssFile, pages of the node binary and libraries read in as code paths first run (bounded by the files, ' +
+        'shared, reclaimable), so it is information; heap is process.memoryUsage().heapUsed read just after each full ' +
         'collection (table: live; one point per collection), i.e. what the JavaScript heap retains; heapUsed at the ' +
         'samples (table: heap) is mostly garbage awaiting collection and swings with its timing, so it is information ' +
         'only, as are heapTotal (table: tot; what V8 reserved for the heap) and ext (external: Buffers, ArrayBuffers). Asked of each process over IPC at each sample ' +

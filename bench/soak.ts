@@ -1549,26 +1549,16 @@ async function main(): Promise<number> {
       web: { rss: memoryTrend((s) => s.anon.web), heap: memoryTrend((s) => s.heapLive.web) },
       worker: { rss: memoryTrend((s) => s.anon.worker), heap: memoryTrend((s) => s.heapLive.worker) },
     };
-    const residentAll = {
-      web: information((s) => s.rss.web),
-      worker: information((s) => s.rss.worker),
-    };
-    const residentFile = {
-      web: information((s) => s.file.web),
-      worker: information((s) => s.file.worker),
-    };
-    const rawHeap = {
-      web: information((s) => s.heapUsed.web),
-      worker: information((s) => s.heapUsed.worker),
-    };
-    const external = {
-      web: information((s) => s.external.web),
-      worker: information((s) => s.external.worker),
-    };
-    const heapTotal = {
-      web: information((s) => s.heapTotal.web),
-      worker: information((s) => s.heapTotal.worker),
-    };
+    /** an information-only trend of one figure per process */
+    const perRole = (pick: (s: Sample) => Record<BotRole, number>) => ({
+      web: information((s) => pick(s).web),
+      worker: information((s) => pick(s).worker),
+    });
+    const residentAll = perRole((s) => s.rss);
+    const residentFile = perRole((s) => s.file);
+    const rawHeap = perRole((s) => s.heapUsed);
+    const external = perRole((s) => s.external);
+    const heapTotal = perRole((s) => s.heapTotal);
     const backlog = trendOf(samples, (s) => s.backlog, QUEUE_SLOPE_LIMIT_JOBS_PER_HOUR);
     for (const role of ['web', 'worker'] as const) {
       line(

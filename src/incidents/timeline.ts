@@ -27,13 +27,20 @@ export interface TimelineEvent {
 }
 
 /**
- * An incident's events in order: the first `limit` after `afterId`, or with `newest` the last `limit` (for
- * answers that show the latest events without reading the whole timeline).
+ * The advisory lock key of an incident's timeline: notify events draw their ids holding it shared (a trigger, see
+ * migrations/1733500000000_timeline-thread-order.sql); whoever must not miss one takes it exclusively to read how far
+ * the timeline goes.
+ */
+export const timelineLockKey = (incidentId: number) => `ai-sre:timeline:${incidentId}`;
+
+/**
+ * An incident's events in order: the first `limit` after `afterId` (and up to `upToId`), or with `newest` the last
+ * `limit` (for answers that show the latest events without reading the whole timeline).
  */
 export async function listTimeline(
   db: Queryable,
   incidentId: number,
-  opts: { afterId?: number; notifyOnly?: boolean; limit?: number; newest?: boolean } = {},
+  opts: { afterId?: number; upToId?: number; notifyOnly?: boolean; limit?: number; newest?: boolean } = {},
 ): Promise<TimelineEvent[]> {
   const { rows } = await db.query<{
     id: number;
@@ -45,9 +52,9 @@ export async function listTimeline(
     notify: boolean;
   }>(
     `SELECT id, incident_id, at, actor, type, data, notify FROM timeline_events
-      WHERE incident_id = $1 AND id > $2 AND ($3::boolean IS FALSE OR notify)
+      WHERE incident_id = $1 AND id > $2 AND ($5::bigint IS NULL OR id <= $5) AND ($3::boolean IS FALSE OR notify)
       ORDER BY id ${opts.newest ? 'DESC' : 'ASC'} LIMIT $4`,
-    [incidentId, opts.afterId ?? 0, opts.notifyOnly ?? false, opts.limit ?? 1000],
+    [incidentId, opts.afterId ?? 0, opts.notifyOnly ?? false, opts.limit ?? 1000, opts.upToId ?? null],
   );
   if (opts.newest) rows.reverse();
   return rows.map((r) => ({

@@ -8,7 +8,7 @@ import {
   incidentRef,
 } from '../../incidents/incident.js';
 import { findSimilarIncidents } from '../../incidents/similar-incidents.js';
-import { listTimeline } from '../../incidents/timeline.js';
+import { listTimeline, timelineLockKey } from '../../incidents/timeline.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
 import { feedbackOf } from '../../postmortem/feedback.js';
@@ -134,18 +134,24 @@ const QUALIFIED_INCIDENT_COLUMNS = INCIDENT_COLUMNS.split(', ')
 
 async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise<void> {
   // One snapshot: the incident, its card, and its newest event (whatever happens after is left for the next job).
-  const { rows } = await tx.query<
-    IncidentRow & Partial<SlackMessageRow> & { newest: number | null; first_thread_event: number | null }
-  >(
-    `SELECT ${QUALIFIED_INCIDENT_COLUMNS}, m.channel, m.ts, m.posted_revision, m.posted_event_id,
+  // It is read holding the timeline lock exclusively: notify events being written commit first, so none at or below
+  // `newest` can still appear, and the thread never passes over one (timelineLockKey).
+  const timelineLock = [timelineLockKey(incidentId)];
+  await tx.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', timelineLock);
+  const { rows } = await tx
+    .query<
+      IncidentRow & Partial<SlackMessageRow> & { newest: number | null; first_thread_event: number | null }
+    >(
+      `SELECT ${QUALIFIED_INCIDENT_COLUMNS}, m.channel, m.ts, m.posted_revision, m.posted_event_id,
             (SELECT max(t.id) FROM timeline_events t WHERE t.incident_id = i.id) AS newest,
             (SELECT min(t.id) FROM timeline_events t
               WHERE t.incident_id = i.id AND t.notify AND t.type IN ('runbook.started', 'runbook.none', 'decision.made'))
               AS first_thread_event
        FROM incidents i LEFT JOIN slack_messages m ON m.incident_id = i.id
       WHERE i.id = $1`,
-    [incidentId],
-  );
+      [incidentId],
+    )
+    .finally(() => tx.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', timelineLock));
   const row = rows[0];
   if (!row) throw new UnrecoverableError(`incident ${incidentId} does not exist`);
   const incident = incidentFromRow(row);
@@ -185,7 +191,12 @@ async function syncIncident(tx: Tx, incidentId: number, deps: SyncDeps): Promise
   for (;;) {
     const events =
       row.newest !== null && row.newest > postedEventId
-        ? await listTimeline(tx, incidentId, { afterId: postedEventId, notifyOnly: true, limit: DIGEST_SIZE })
+        ? await listTimeline(tx, incidentId, {
+            afterId: postedEventId,
+            upToId: row.newest,
+            notifyOnly: true,
+            limit: DIGEST_SIZE,
+          })
         : [];
     if (events.length === 0) break;
     // A runbook's start becomes its diagnostics message (edited in place as results arrive), in thread order.

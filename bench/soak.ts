@@ -11,7 +11,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, createServer as createHttpServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +26,7 @@ import { deleteKeys, dropDatabase } from '../src/devtools/demo/environment.js';
 import { type SlackStub, startSlackStub } from '../src/devtools/slack-standin/stand-in.js';
 import { createQueues, type Queues } from '../src/queue/queues.js';
 import { findFreePort, followChildLog, seededRandom } from './lib/common.js';
+import { describeGrowth, type MappingsSample, readMappings } from './lib/mappings.js';
 import type { MemoryProbeAnswer } from './lib/memory-probe.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -106,6 +107,12 @@ interface Options {
    * seconds and raises its RSS for good: a diagnosis run, not a verdict)
    */
   heapSnapshotDir: string | null;
+  /**
+   * when set, each sample appends both processes' private memory mapping by mapping (/proc/<pid>/smaps) to this file
+   * as JSON lines, and the report says which mappings grew after warm-up: where native memory outside the JavaScript
+   * heap goes (bench/lib/mappings.ts)
+   */
+  mappingsFile: string | null;
   verbose: boolean;
 }
 
@@ -123,6 +130,7 @@ function readOptions(): Options {
       seed: { type: 'string' },
       'app-env': { type: 'string', multiple: true, default: [] },
       'heap-snapshots': { type: 'string' },
+      mappings: { type: 'string' },
       verbose: { type: 'boolean', short: 'v', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -130,7 +138,7 @@ function readOptions(): Options {
   if (values.help) {
     process.stdout.write(
       `usage: npm run soak -- [--minutes 30] [--rate 20] [--services 40] [--series 200] [--concurrency 16]
-       [--sample-seconds 10] [--settle 30] [--seed 1] [--app-env NAME=VALUE]... [--heap-snapshots DIR] [--verbose]
+       [--sample-seconds 10] [--settle 30] [--seed 1] [--app-env NAME=VALUE]... [--heap-snapshots DIR] [--mappings FILE] [--verbose]
 Postgres from SOAK_DATABASE_URL or DATABASE_URL (only the server is used: the soak makes its own ai_sre_soak_<hex>
 database), Redis from REDIS_URL. Exit code 1 when memory or the queue backlog trends upwards after warm-up, an
 answered alert is missing from Postgres, or a bot process crashed.\n`,
@@ -162,6 +170,7 @@ answered alert is missing from Postgres, or a bot process crashed.\n`,
       }),
     ),
     heapSnapshotDir: values['heap-snapshots'] ?? null,
+    mappingsFile: values.mappings ?? null,
     verbose: values.verbose,
   };
 }
@@ -1345,6 +1354,8 @@ async function main(): Promise<number> {
     const load = startLoad(opts, port, token, planner, nextBatch, loadAbort.signal);
     const startedAt = performance.now();
     const samples: Sample[] = [];
+    /** with --mappings: each process's mappings at the first sample after warm-up and at the latest */
+    const mappingsAfterWarmup: Record<BotRole, MappingsSample[]> = { web: [], worker: [] };
     let previous = {
       t: 0,
       cpu: { web: readCpuSeconds(bots.web.child.pid), worker: readCpuSeconds(bots.worker.child.pid) },
@@ -1362,6 +1373,8 @@ async function main(): Promise<number> {
     process.stdout.write(`${tableHeader()}\n`);
     let crashed: BotProcess | undefined;
     let warmupSnapshotTaken = false;
+    const mappingsFile = opts.mappingsFile ? resolvePath(opts.mappingsFile) : null;
+    if (mappingsFile) writeFileSync(mappingsFile, '');
     for (let k = 1; ; k++) {
       const dueAt = startedAt + Math.min(k * opts.sampleSeconds * 1000, durationMs);
       await pause(dueAt - performance.now(), abort.signal);
@@ -1378,6 +1391,14 @@ async function main(): Promise<number> {
         previous,
       });
       samples.push(sample);
+      if (mappingsFile) {
+        for (const role of ['web', 'worker'] as const) {
+          const now = readMappings(running[role].child.pid);
+          if (!now) continue;
+          appendFileSync(mappingsFile, `${JSON.stringify({ t, warmup: sample.warmup, role, ...now })}\n`);
+          if (!sample.warmup) mappingsAfterWarmup[role] = [mappingsAfterWarmup[role][0] ?? now, now];
+        }
+      }
       tallySlackCalls();
       process.stdout.write(`${tableRow(sample)}\n`);
       previous = {
@@ -1579,6 +1600,11 @@ async function main(): Promise<number> {
       line(`${''.padEnd(13)}${describeSpaces(samples, role)}`);
       line(`${`${role} ext`.padEnd(13)}${describeInformation(external[role])}`);
       line(`${''.padEnd(13)}${explainMemory(memory[role].rss, memory[role].heap)}`);
+      const [first, last] = mappingsAfterWarmup[role];
+      if (first && last) {
+        line(`${''.padEnd(13)}private memory by mapping after warm-up (${opts.mappingsFile}):`);
+        for (const growth of describeGrowth(first, last)) line(`${''.padEnd(15)}${growth}`);
+      }
     }
     line(
       'memory       RSS judged is RssAnon of /proc/<pid>/status (private memory: heap, malloc, buffers); VmRSS also ' +

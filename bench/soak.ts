@@ -377,7 +377,18 @@ function createAlertPlanner(services: SoakService[], random: () => number) {
   };
 }
 
-/** `series` metric series over the services, each with a stable level and ±2 % Gaussian noise: nothing anomalous */
+/**
+ * The anomalies the metric load brings: from `firstAfter` seconds into the load (past the detector's warm-up of 128
+ * points, and inside the soak's warm-up for runs of 12 minutes or more) and then every `every` seconds, one series
+ * (a different one each time) runs at `factor` times its level for `lasts` seconds. Each opens an anomaly incident
+ * with its chart, so that path (the chart worker thread, started at the first chart) runs throughout the soak.
+ */
+const METRIC_ANOMALY = { firstAfter: 180, every: 300, lasts: 90, factor: 3 } as const;
+
+/**
+ * `series` metric series over the services, each with a stable level and ±2 % Gaussian noise, and now and then one
+ * of them anomalous (METRIC_ANOMALY)
+ */
 function createMetricBatcher(services: SoakService[], series: number, random: () => number) {
   const gaussian = () => {
     // Box–Muller; 1 − random() keeps the logarithm finite
@@ -392,13 +403,23 @@ function createMetricBatcher(services: SoakService[], series: number, random: ()
       level: 50 + ((i * 37) % 400),
     };
   });
+  let startedAt: number | undefined;
+  /** the series index anomalous now, or -1 */
+  const anomalous = (now: number): number => {
+    startedAt ??= now;
+    const since = (now - startedAt) / 1000 - METRIC_ANOMALY.firstAfter;
+    if (since < 0 || since % METRIC_ANOMALY.every >= METRIC_ANOMALY.lasts) return -1;
+    return (Math.floor(since / METRIC_ANOMALY.every) * 7) % all.length;
+  };
   return (): { body: string; samples: number } => {
     const timestamp = Date.now();
-    const samples = all.map((s) => ({
+    const odd = anomalous(timestamp);
+    const samples = all.map((s, i) => ({
       series: 'soak_requests_per_second',
       labels: s.labels,
       timestamp,
-      value: Math.round(s.level * (1 + 0.02 * gaussian()) * 100) / 100,
+      value:
+        Math.round(s.level * (i === odd ? METRIC_ANOMALY.factor : 1) * (1 + 0.02 * gaussian()) * 100) / 100,
     }));
     return { body: JSON.stringify(samples), samples: samples.length };
   };

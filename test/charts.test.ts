@@ -234,6 +234,31 @@ describe('renderAnomalyChart', () => {
     assert.equal(pixelsWhere(image, isRed).length, 0, 'nothing red without anomalyStart');
   });
 
+  test('charts drawn one after another in the reused buffers are each what they would be alone', () => {
+    const anomalous = {
+      title: 'errors',
+      points: buildSeries(90, (i) => (i > 70 ? 900 : 10 + (i % 7))),
+      band: [
+        { t: T0, low: 5, high: 20 },
+        { t: T0 + 90 * MINUTE, low: 5, high: 20 },
+      ],
+      anomalyStart: T0 + 70 * MINUTE,
+    };
+    const first = renderAnomalyChart({ title: 'p99 latency (ms)', points: rising });
+    const other = renderAnomalyChart(anomalous);
+    const small = renderAnomalyChart({ title: 'small', points: rising, width: 400, height: 200 });
+    // the same inputs again, after a different chart and a smaller one left their pixels and strokes behind
+    assert.deepEqual(renderAnomalyChart({ title: 'p99 latency (ms)', points: rising }), first);
+    assert.deepEqual(renderAnomalyChart(anomalous), other);
+    assert.notDeepEqual(first, other);
+    assert.deepEqual(decodePng(small).width, 400);
+    assert.equal(
+      pixelsWhere(decodePng(first), isRed).length,
+      0,
+      'nothing red from the anomalous chart before it',
+    );
+  });
+
   test('honours width and height', () => {
     const image = decodePng(renderAnomalyChart({ title: 'small', points: rising, width: 400, height: 200 }));
     assert.deepEqual([image.width, image.height], [400, 200]);

@@ -1,3 +1,25 @@
+/** Scratch buffers above this are not kept: a one-off huge chart does not hold its memory for good; bytes */
+const SCRATCH_MAX_BYTES = 4 * 2 ** 20;
+const scratch: { pixels: Uint8Array | null; coverage: Float32Array | null } = {
+  pixels: null,
+  coverage: null,
+};
+
+/** `length` bytes of this thread's scratch pixel buffer (grown as needed), or a buffer of its own when large. */
+function scratchBytes(length: number): Uint8Array {
+  if (length > SCRATCH_MAX_BYTES) return new Uint8Array(length);
+  if (!scratch.pixels || scratch.pixels.length < length) scratch.pixels = new Uint8Array(length);
+  return scratch.pixels.subarray(0, length);
+}
+
+/** `length` zeroed floats of this thread's scratch coverage buffer, or a buffer of their own when large. */
+function scratchCoverage(length: number): Float32Array {
+  if (length * 4 > SCRATCH_MAX_BYTES) return new Float32Array(length);
+  if (!scratch.coverage || scratch.coverage.length < length) scratch.coverage = new Float32Array(length);
+  // zero already, unless a stroke was cut short by an exception
+  return scratch.coverage.subarray(0, length).fill(0);
+}
+
 /** An sRGB colour, each channel 0–255. */
 export type Rgb = readonly [r: number, g: number, b: number];
 
@@ -8,12 +30,28 @@ export type Rgb = readonly [r: number, g: number, b: number];
 export class Canvas {
   readonly data: Uint8Array;
 
+  /**
+   * A canvas whose pixels are this thread's scratch buffer, reused by the next scratch canvas: for a chart drawn and
+   * encoded in one synchronous call. A megabyte of pixels per chart otherwise stays allocated until the next
+   * collection, and a thread drawing a burst of charts grows its malloc arena by tens of MiB it never gives back.
+   * Canvases larger than SCRATCH_MAX_BYTES get their own buffer.
+   */
+  static scratch(width: number, height: number, background: Rgb): Canvas {
+    const canvas = new Canvas(width, height, background, scratchBytes(width * height * 4));
+    canvas.sharesScratch = true;
+    return canvas;
+  }
+
+  /** whether strokes use the thread's scratch coverage buffer (scratch canvases) */
+  private sharesScratch = false;
+
   constructor(
     readonly width: number,
     readonly height: number,
     background: Rgb,
+    pixels?: Uint8Array,
   ) {
-    this.data = new Uint8Array(width * height * 4);
+    this.data = pixels ?? new Uint8Array(width * height * 4);
     // one pixel, then copies of what is filled so far (a memcpy each, doubling): a chart is about 1 MB of pixels and
     // a byte-by-byte loop was a visible share of the ingest thread
     this.data.set([background[0], background[1], background[2], 255]);
@@ -108,7 +146,9 @@ export class Canvas {
   /** Per-pixel scratch for strokePath, all zero between calls. */
   private coverageMap: Float32Array | undefined;
   private coverage(): Float32Array {
-    this.coverageMap ??= new Float32Array(this.width * this.height);
+    this.coverageMap ??= this.sharesScratch
+      ? scratchCoverage(this.width * this.height)
+      : new Float32Array(this.width * this.height);
     return this.coverageMap;
   }
 }

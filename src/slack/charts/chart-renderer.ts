@@ -87,14 +87,23 @@ export function createChartRenderer(log?: Pick<Logger, 'warn'>): ChartRenderer {
 }
 
 /**
+ * The chart thread's JavaScript heap, sized for what it holds (one chart: about a megabyte of pixels and its deflate
+ * at a time) instead of V8's defaults for a whole process: without limits the thread's heap grows to tens of MiB of
+ * garbage between collections. A thread that outgrows them dies, and charts fall back to the calling thread.
+ */
+const CHART_WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 };
+
+/**
  * The worker's entry. Run from the TypeScript sources (tsx), a worker thread does not inherit tsx's loader, so a small
  * bootstrap registers it first; run from `dist/`, the compiled file starts directly.
  */
 function startWorker(): Worker {
-  if (import.meta.url.endsWith('.js')) return new Worker(new URL('./chart-worker.js', import.meta.url));
+  if (import.meta.url.endsWith('.js')) {
+    return new Worker(new URL('./chart-worker.js', import.meta.url), { resourceLimits: CHART_WORKER_LIMITS });
+  }
   const entry = new URL('./chart-worker.ts', import.meta.url).href;
   return new Worker(
     `(async () => { const { register } = await import('tsx/esm/api'); register(); await import(${JSON.stringify(entry)}); })()`,
-    { eval: true },
+    { eval: true, resourceLimits: CHART_WORKER_LIMITS },
   );
 }

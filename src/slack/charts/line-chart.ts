@@ -53,7 +53,7 @@ export function renderAnomalyChart(input: AnomalyChartInput): Buffer {
   const height = input.height ?? 300;
   checkSize('width', width, MIN_SIZE.width);
   checkSize('height', height, MIN_SIZE.height);
-  const canvas = new Canvas(width, height, WHITE);
+  const canvas = Canvas.scratch(width, height, WHITE);
 
   const points = sortByTime(
     input.points

@@ -4,6 +4,17 @@ const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** PNG caps both dimensions at 2^31 − 1 pixels. */
 const MAX_DIMENSION = 0x7fffffff;
 
+/** Scanline buffers above this are not kept (see scanlineBytes); bytes */
+const SCRATCH_MAX_BYTES = 4 * 2 ** 20;
+let scratch: Buffer | null = null;
+
+/** `length` bytes of this thread's scratch scanline buffer (grown as needed), or a buffer of its own when large. */
+function scanlineBytes(length: number): Buffer {
+  if (length > SCRATCH_MAX_BYTES) return Buffer.alloc(length);
+  if (!scratch || scratch.length < length) scratch = Buffer.alloc(length);
+  return scratch.subarray(0, length);
+}
+
 /**
  * Encodes an image as a PNG: 8-bit RGBA, not interlaced, every row with filter 0 (none), one IDAT chunk.
  * `rgba` is row-major from the top-left, 4 bytes a pixel, so exactly width × height × 4 bytes long.
@@ -24,10 +35,13 @@ export function encodePng(width: number, height: number, rgba: Uint8Array): Buff
     );
   }
 
-  // Each scanline is its filter-type byte (0) followed by the row's bytes.
-  const scanlines = Buffer.alloc((stride + 1) * height);
-  for (let y = 0; y < height; y++)
+  // Each scanline is its filter-type byte (0) followed by the row's bytes; in the thread's scratch buffer (deflated
+  // before this returns), so a chart leaves no megabyte of garbage behind.
+  const scanlines = scanlineBytes((stride + 1) * height);
+  for (let y = 0; y < height; y++) {
+    scanlines[y * (stride + 1)] = 0;
     scanlines.set(rgba.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
+  }
 
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);

@@ -40,7 +40,7 @@ const MAX_BAR_WIDTH = 48;
  */
 export function renderTrendChart(input: TrendChartInput): Buffer {
   const { width, height } = TREND_CHART_SIZE;
-  const canvas = new Canvas(width, height, TREND_COLOURS.background);
+  const canvas = Canvas.scratch(width, height, TREND_COLOURS.background);
   const days = input.days.map((d) => ({
     day: d.day,
     incidents: Number.isFinite(d.incidents) ? Math.max(0, d.incidents) : 0,

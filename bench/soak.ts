@@ -439,6 +439,8 @@ interface BotProcess {
   /** pino lines of level warn and above, counted by `level msg` */
   logCounts: Map<string, number>;
   lastLines: string[];
+  /** the first error lines, whole */
+  errorLines: string[];
   /** answers of bench/lib/memory-probe.ts not yet taken */
   memoryWaiters: ((answer: MemoryProbeAnswer) => void)[];
   /** full collections the probe had reported at the previous answer */
@@ -475,6 +477,7 @@ function startBot(
     exited: null,
     stopping: false,
     logCounts: new Map(),
+    errorLines: [],
     lastLines: [],
     memoryWaiters: [],
     fullGcsSeen: 0,
@@ -1654,6 +1657,7 @@ async function main(): Promise<number> {
       if (logged.length > 0) {
         line(`${bot.role} log`.padEnd(13) + logged.map(([k, v]) => `${fmt(v)}× "${k}"`).join('; '));
       }
+      for (const error of bot.errorLines) line(`${''.padEnd(13)}${error}`);
     }
     const growing = [
       memory.web.rss?.growing && 'web RSS',

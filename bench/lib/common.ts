@@ -31,7 +31,13 @@ const PINO_LEVELS: Record<number, string> = { 30: 'info', 40: 'warn', 50: 'error
 export interface ChildLog {
   logCounts: Map<string, number>;
   lastLines: string[];
+  /** when present, the first ERROR_LINES_KEPT lines logged at level error or fatal, whole (what failed, and why) */
+  errorLines?: string[];
 }
+
+const ERROR_LINES_KEPT = 5;
+/** pino's level number of `error` */
+const PINO_ERROR = 50;
 
 /**
  * Reads a child's stdout and stderr line by line into `log`: the last 20 lines, and a count per pino level and message
@@ -51,6 +57,9 @@ export function followChildLog(
     try {
       const entry = JSON.parse(line) as { level?: number; msg?: string };
       key = `${PINO_LEVELS[entry.level ?? 0] ?? String(entry.level)} ${entry.msg ?? ''}`;
+      if ((entry.level ?? 0) >= PINO_ERROR && log.errorLines && log.errorLines.length < ERROR_LINES_KEPT) {
+        log.errorLines.push(line);
+      }
     } catch {
       // not a pino line (a stack trace on stderr): counted as is
     }

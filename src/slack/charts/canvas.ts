@@ -1,24 +1,7 @@
-/** Scratch buffers above this are not kept: a one-off huge chart does not hold its memory for good; bytes */
-const SCRATCH_MAX_BYTES = 4 * 2 ** 20;
-const scratch: { pixels: Uint8Array | null; coverage: Float32Array | null } = {
-  pixels: null,
-  coverage: null,
-};
+import { scratchArray } from './scratch.js';
 
-/** `length` bytes of this thread's scratch pixel buffer (grown as needed), or a buffer of its own when large. */
-function scratchBytes(length: number): Uint8Array {
-  if (length > SCRATCH_MAX_BYTES) return new Uint8Array(length);
-  if (!scratch.pixels || scratch.pixels.length < length) scratch.pixels = new Uint8Array(length);
-  return scratch.pixels.subarray(0, length);
-}
-
-/** `length` zeroed floats of this thread's scratch coverage buffer, or a buffer of their own when large. */
-function scratchCoverage(length: number): Float32Array {
-  if (length * 4 > SCRATCH_MAX_BYTES) return new Float32Array(length);
-  if (!scratch.coverage || scratch.coverage.length < length) scratch.coverage = new Float32Array(length);
-  // zero already, unless a stroke was cut short by an exception
-  return scratch.coverage.subarray(0, length).fill(0);
-}
+const scratchPixels = scratchArray((n) => new Uint8Array(n), 1);
+const scratchCoverage = scratchArray((n) => new Float32Array(n), 4);
 
 /** An sRGB colour, each channel 0–255. */
 export type Rgb = readonly [r: number, g: number, b: number];
@@ -31,13 +14,11 @@ export class Canvas {
   readonly data: Uint8Array;
 
   /**
-   * A canvas whose pixels are this thread's scratch buffer, reused by the next scratch canvas: for a chart drawn and
-   * encoded in one synchronous call. A megabyte of pixels per chart otherwise stays allocated until the next
-   * collection, and a thread drawing a burst of charts grows its malloc arena by tens of MiB it never gives back.
-   * Canvases larger than SCRATCH_MAX_BYTES get their own buffer.
+   * A canvas whose pixels and stroke coverage are this thread's scratch buffers (scratchArray), reused by the next
+   * scratch canvas: for a chart drawn and encoded in one synchronous call.
    */
   static scratch(width: number, height: number, background: Rgb): Canvas {
-    const canvas = new Canvas(width, height, background, scratchBytes(width * height * 4));
+    const canvas = new Canvas(width, height, background, scratchPixels(width * height * 4));
     canvas.sharesScratch = true;
     return canvas;
   }
@@ -147,7 +128,8 @@ export class Canvas {
   private coverageMap: Float32Array | undefined;
   private coverage(): Float32Array {
     this.coverageMap ??= this.sharesScratch
-      ? scratchCoverage(this.width * this.height)
+      ? // zero already, unless a stroke was cut short by an exception
+        scratchCoverage(this.width * this.height).fill(0)
       : new Float32Array(this.width * this.height);
     return this.coverageMap;
   }

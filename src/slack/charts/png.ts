@@ -1,19 +1,12 @@
 import { crc32, deflateSync } from 'node:zlib';
+import { scratchArray } from './scratch.js';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** PNG caps both dimensions at 2^31 − 1 pixels. */
 const MAX_DIMENSION = 0x7fffffff;
 
-/** Scanline buffers above this are not kept (see scanlineBytes); bytes */
-const SCRATCH_MAX_BYTES = 4 * 2 ** 20;
-let scratch: Buffer | null = null;
-
-/** `length` bytes of this thread's scratch scanline buffer (grown as needed), or a buffer of its own when large. */
-function scanlineBytes(length: number): Buffer {
-  if (length > SCRATCH_MAX_BYTES) return Buffer.alloc(length);
-  if (!scratch || scratch.length < length) scratch = Buffer.alloc(length);
-  return scratch.subarray(0, length);
-}
+/** the scanlines of the image being encoded (deflated before encodePng returns) */
+const scanlineBytes = scratchArray((n) => Buffer.alloc(n), 1);
 
 /**
  * Encodes an image as a PNG: 8-bit RGBA, not interlaced, every row with filter 0 (none), one IDAT chunk.

@@ -87,9 +87,9 @@ export function createChartRenderer(log?: Pick<Logger, 'warn'>): ChartRenderer {
 }
 
 /**
- * The chart thread's JavaScript heap, sized for what it holds (one chart: about a megabyte of pixels and its deflate
- * at a time) instead of V8's defaults for a whole process: without limits the thread's heap grows to tens of MiB of
- * garbage between collections. A thread that outgrows them dies, and charts fall back to the calling thread.
+ * The chart thread's JavaScript heap, bounded for what it holds (one chart at a time, its pixel buffers reused:
+ * scratch.ts) instead of V8's defaults for a whole process. A thread that outgrows it dies, and charts fall back to
+ * the calling thread.
  */
 const CHART_WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 };
 

@@ -249,6 +249,16 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
     });
   }
 
+  /** the decision packet of one approval, once posted in the thread (a person can only click what Slack shows) */
+  const packetPosted = (approvalId: number) =>
+    t.stub.waitFor((calls) =>
+      calls.some(
+        (c) =>
+          c.method === 'chat.postMessage' &&
+          JSON.stringify(c.args.blocks ?? []).includes(`"block_id":"approval-${approvalId}"`),
+      ),
+    );
+
   const click = (approvalId: number, user: string, actionId = APPROVE_ACTION) =>
     sendBlockAction(t.baseUrl, SIGNING_SECRET, {
       user: { id: user, username: user, name: user, team_id: 'T0001' },
@@ -404,16 +414,12 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
     assert.equal(approval.status, 'pending');
     assert.equal(await statusOf(incident), 'awaiting_approval');
     // the packet: what, where, why, preconditions, blast radius, rollback, verification, and the two buttons
-    await t.stub.waitFor((calls) =>
-      calls.some(
-        (c) =>
-          c.method === 'chat.postMessage' && JSON.stringify(c.args.blocks ?? []).includes(APPROVE_ACTION),
-      ),
-    );
+    await packetPosted(approval.id);
     const packet = JSON.stringify(
       t.stub
         .callsTo('chat.postMessage')
-        .find((c) => JSON.stringify(c.args.blocks ?? []).includes(APPROVE_ACTION))?.args.blocks,
+        .find((c) => JSON.stringify(c.args.blocks ?? []).includes(`"block_id":"approval-${approval.id}"`))
+        ?.args.blocks,
     );
     for (const part of [
       'Approval needed',
@@ -470,6 +476,8 @@ describe('remediation: executed inside the safety bounds, approved in Slack, ver
     admin.health.set('reject-svc', 503);
     const incident = await fire('BreakerNeeded', 'reject-svc');
     const approval = await approvalOf(incident);
+    // clicked on the packet as posted, so the packet is then edited to say who rejected it
+    await packetPosted(approval.id);
     await click(approval.id, 'U0APPROVER', REJECT_ACTION);
     await eventually('escalated', async () => (await statusOf(incident)) === 'escalated');
     const [step] = await stepsOf(incident);

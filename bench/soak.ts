@@ -48,7 +48,8 @@ const MIN_T = 2;
  * overrides it). V8 sizes its heap and compiles the hot code over the first minutes of load, while the heap live after
  * full GCs is flat from the start; so a 30-minute run judges its last 22.5 minutes. Measured on a 60-minute run: V8's
  * code space still fills for about 30 minutes (the worker's 7.9 → 9.1 MiB from minute 10 to 50, less each 10
- * minutes), and private memory is flat only after it; `--minutes 60 --warmup-minutes 30` judges that flat half.
+ * minutes); that run was flat over its last 30 minutes (`--minutes 60 --warmup-minutes 30` judges that half), but a
+ * run judging minutes 20–50 still grew on the worker (a malloc arena step, V8's old-space reserve): bench/README.md.
  */
 const WARMUP_SHARE = 0.25;
 /** milliseconds */

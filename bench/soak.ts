@@ -21,13 +21,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import pg from 'pg';
-import { linearRegression, linearRegressionLine, sampleCorrelation } from 'simple-statistics';
+import { linearRegression, sampleCorrelation } from 'simple-statistics';
 import { deleteKeys, dropDatabase } from '../src/devtools/demo/environment.js';
 import { type SlackStub, startSlackStub } from '../src/devtools/slack-standin/stand-in.js';
 import { createQueues, type Queues } from '../src/queue/queues.js';
 import { findFreePort, followChildLog, seededRandom } from './lib/common.js';
 import { describeGrowth, type MappingsSample, readMappings } from './lib/mappings.js';
 import type { MemoryProbeAnswer } from './lib/memory-probe.js';
+import { robustTrend } from './lib/trend.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** preloaded into each bot process: answers the soak's memory questions over IPC */
@@ -38,11 +39,10 @@ const MEMORY_SLOPE_LIMIT_MIB_PER_HOUR = 5;
 /** queue backlog slopes below this (one job a minute) are "no growth trend"; jobs per hour */
 const QUEUE_SLOPE_LIMIT_JOBS_PER_HOUR = 60;
 /**
- * a slope counts only when its t statistic (t = r·√(n−2)/√(1−r²), the regression slope over its standard error) is at
- * least this: about p < 0.05 one-sided for 10 or more samples. Consecutive samples are correlated, which overstates t,
- * so the rule leans towards reporting growth
+ * a slope counts only when the Mann–Kendall statistic says the series rises: z ≥ this is about p < 0.025 one-sided.
+ * Consecutive samples are correlated, which overstates z, so the rule leans towards reporting growth
  */
-const MIN_T = 2;
+const MIN_Z = 2;
 /**
  * default warm-up excluded from the trends: this share of the run, but at most WARMUP_MAX_MS (`--warmup-minutes`
  * overrides it). V8 sizes its heap and compiles the hot code over the first minutes of load, while the heap live after
@@ -1102,13 +1102,15 @@ async function takeSample(deps: {
 
 interface Trend {
   n: number;
-  /** units per hour */
+  /** Theil–Sen slope: the median of the slopes between every two samples; units per hour */
   slope: number;
+  /** least-squares slope, for comparison (information); units per hour */
+  lsSlope: number;
   /** Pearson's r of value against time; 0 when the values do not vary */
   r: number;
-  /** the slope over its standard error */
-  t: number;
-  /** the fitted line's rise over the measured window */
+  /** Mann–Kendall z: how far the count of rising over falling pairs is from none, in standard deviations */
+  z: number;
+  /** the Theil–Sen slope times the measured window */
   rise: number;
   first: number;
   last: number;
@@ -1118,8 +1120,11 @@ interface Trend {
 }
 
 /**
- * Least-squares line of `value` against time (hours) over the samples after warm-up. Growing when the slope is at
- * least `limitPerHour` and significant (t ≥ MIN_T).
+ * The trend of `value` against time (hours) over the samples after warm-up: the Theil–Sen slope (the median of the
+ * slopes between every two samples) and the Mann–Kendall test of a monotonic rise. Growing when that slope is at least
+ * `limitPerHour` and the rise is significant (z ≥ MIN_Z). Unlike a least-squares line (also computed, for comparison),
+ * a few samples taken during a passing burst (a wave of anomaly charts, a collection in progress) do not tilt it, while
+ * memory that keeps growing, or grows in steps and stays, moves it as much.
  */
 function trendOf(
   samples: readonly Sample[],
@@ -1134,26 +1139,22 @@ function trendOf(
   const xs = points.map((p) => p[0] as number);
   const ys = points.map((p) => p[1] as number);
   const fit = linearRegression(points);
-  const line = linearRegressionLine(fit);
   const correlation = sampleCorrelation(xs, ys);
-  const r = Number.isFinite(correlation) ? correlation : 0;
-  const t =
-    Math.abs(r) >= 1
-      ? Math.sign(r) * Number.POSITIVE_INFINITY
-      : (r * Math.sqrt(n - 2)) / Math.sqrt(1 - r * r);
+  const { slope, z } = robustTrend(xs, ys);
   const x0 = xs[0] as number;
   const x1 = xs[n - 1] as number;
   return {
     n,
-    slope: fit.m,
-    r,
-    t,
-    rise: line(x1) - line(x0),
+    slope,
+    lsSlope: fit.m,
+    r: Number.isFinite(correlation) ? correlation : 0,
+    z,
+    rise: slope * (x1 - x0),
     first: ys[0] as number,
     last: ys[n - 1] as number,
     min: Math.min(...ys),
     max: Math.max(...ys),
-    growing: fit.m >= limitPerHour && t >= MIN_T,
+    growing: slope >= limitPerHour && z >= MIN_Z,
   };
 }
 
@@ -1283,13 +1284,14 @@ function explainMemory(rss: Trend | null, heap: Trend | null): string {
 
 function describeTrend(trend: Trend | null, unit: string, digits: number, limit: number): string {
   if (!trend) return 'too few samples after warm-up for a trend';
-  const t = Number.isFinite(trend.t) ? fmt(trend.t, 1) : trend.t > 0 ? '∞' : '-∞';
   return (
     `first ${fmt(trend.first, digits)} → last ${fmt(trend.last, digits)} ${unit} (min ${fmt(trend.min, digits)}, max ${fmt(
       trend.max,
       digits,
-    )}); slope ${signed(trend.slope, 1)} ${unit}/h (fitted ${signed(trend.rise, digits)} over the window), ` +
-    `r ${fmt(trend.r, 2)}, t ${t} → ${trend.growing ? `GROWING (≥ ${fmt(limit)} ${unit}/h, t ≥ ${MIN_T})` : 'no growth trend'}`
+    )}); slope ${signed(trend.slope, 1)} ${unit}/h (${signed(trend.rise, digits)} over the window; least squares ` +
+    `${signed(trend.lsSlope, 1)}), Mann–Kendall z ${fmt(trend.z, 1)} → ${
+      trend.growing ? `GROWING (≥ ${fmt(limit)} ${unit}/h, z ≥ ${MIN_Z})` : 'no growth trend'
+    }`
   );
 }
 
@@ -1600,9 +1602,10 @@ async function main(): Promise<number> {
     const measured = samples.filter((s) => !s.warmup);
     const window = measured.length > 1 ? ((measured.at(-1)?.t ?? 0) - (measured[0]?.t ?? 0)) / 60 : 0;
     line(
-      `trends       ${measured.length} samples over ${fmt(window, 1)} min after warm-up; least squares against time. ` +
-        `Rule: GROWING when the slope ≥ ${MEMORY_SLOPE_LIMIT_MIB_PER_HOUR} MiB/h (memory) or ≥ ` +
-        `${QUEUE_SLOPE_LIMIT_JOBS_PER_HOUR} jobs/h (queue backlog) AND t = r·√(n−2)/√(1−r²) ≥ ${MIN_T}; else no growth trend`,
+      `trends       ${measured.length} samples over ${fmt(window, 1)} min after warm-up; slope: Theil–Sen (the median ` +
+        `of the slopes between every two samples). Rule: GROWING when the slope ≥ ${MEMORY_SLOPE_LIMIT_MIB_PER_HOUR} ` +
+        `MiB/h (memory) or ≥ ${QUEUE_SLOPE_LIMIT_JOBS_PER_HOUR} jobs/h (queue backlog) AND the Mann–Kendall z of a ` +
+        `rise ≥ ${MIN_Z}; else no growth trend`,
     );
     if (window > 0 && window < 10) {
       line(

@@ -473,6 +473,33 @@ describe('anomaly charts on a worker thread', () => {
     }
   });
 
+  test('the thread stops after idleMs without charts and starts again with the next one', async () => {
+    const renderer = createChartRenderer(undefined, { idleMs: 300 });
+    try {
+      assert.deepEqual(renderer.thread(), { running: false, starts: 0 }, 'no thread before the first chart');
+      const first = await renderer.render('Latency', annotations);
+      assert.deepEqual(first?.png, anomalyChartOf('Latency', annotations)?.png);
+      assert.deepEqual(renderer.thread(), { running: true, starts: 1 });
+      // charts closer together than idleMs keep the same thread
+      await new Promise((r) => setTimeout(r, 100));
+      await renderer.render('Latency', annotations);
+      await new Promise((r) => setTimeout(r, 100));
+      await renderer.render('Latency', annotations);
+      assert.deepEqual(renderer.thread(), { running: true, starts: 1 });
+      const deadline = Date.now() + 10_000;
+      while (renderer.thread().running && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(renderer.thread(), { running: false, starts: 1 }, 'stopped after idleMs');
+      // the next wave gets a new thread, and the same picture from it
+      const again = await renderer.render('Latency', annotations);
+      assert.deepEqual(again?.png, first?.png);
+      assert.deepEqual(renderer.thread(), { running: true, starts: 2 });
+    } finally {
+      await renderer.close();
+    }
+  });
+
   test('after close it still draws, on the calling thread', async () => {
     const renderer = createChartRenderer();
     await renderer.render('Latency', annotations);

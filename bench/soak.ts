@@ -45,15 +45,17 @@ const QUEUE_SLOPE_LIMIT_JOBS_PER_HOUR = 60;
 const MIN_Z = 2;
 /**
  * default warm-up excluded from the trends: this share of the run, but at most WARMUP_MAX_MS (`--warmup-minutes`
- * overrides it). V8 sizes its heap and compiles the hot code over the first minutes of load, while the heap live after
- * full GCs is flat from the start; so a 30-minute run judges its last 22.5 minutes. Measured on a 60-minute run: V8's
- * code space still fills for about 30 minutes (the worker's 7.9 → 9.1 MiB from minute 10 to 50, less each 10
- * minutes); that run was flat over its last 30 minutes (`--minutes 60 --warmup-minutes 30` judges that half), but a
- * run judging minutes 20–50 still grew on the worker (a malloc arena step, V8's old-space reserve): bench/README.md.
+ * overrides it); so the default 60-minute run judges its last 30 minutes, the target's window. Measured: V8 keeps
+ * compiling code that runs once per incident or per anomaly for 30–40 minutes of this load (its code space, the `rwx`
+ * mappings: the worker's 7.9 → 8.3 → 8.8 → 9.0 → 9.1 MiB at minutes 10–50 of one run, the web's 5.0 → 6.0 MiB over
+ * minutes 7.5–30 of another), and that growth alone is ~2.7 MiB/h of a 30-minute window judged after 7.5 minutes;
+ * the heap live after full GCs is flat from the start. See bench/README.md
  */
-const WARMUP_SHARE = 0.25;
+const WARMUP_SHARE = 0.5;
 /** milliseconds */
-const WARMUP_MAX_MS = 10 * 60_000;
+const WARMUP_MAX_MS = 30 * 60_000;
+/** the default run: the 30 minutes judged and the warm-up before them; minutes */
+const DEFAULT_MINUTES = 60;
 
 /** a service fires for this long (uniform within the range), then is quiet; seconds */
 const EPISODE_SECONDS: readonly [number, number] = [30, 90];
@@ -143,12 +145,13 @@ function readOptions(): Options {
   });
   if (values.help) {
     process.stdout.write(
-      `usage: npm run soak -- [--minutes 30] [--rate 20] [--services 40] [--series 200] [--concurrency 16]
+      `usage: npm run soak -- [--minutes 60] [--rate 20] [--services 40] [--series 200] [--concurrency 16]
        [--sample-seconds 10] [--settle 30] [--seed 1] [--app-env NAME=VALUE]... [--heap-snapshots DIR] [--mappings FILE]
        [--warmup-minutes N] [--verbose]
 Postgres from SOAK_DATABASE_URL or DATABASE_URL (only the server is used: the soak makes its own ai_sre_soak_<hex>
-database), Redis from REDIS_URL. Exit code 1 when memory or the queue backlog trends upwards after warm-up, an
-answered alert is missing from Postgres, or a bot process crashed.\n`,
+database), Redis from REDIS_URL. The warm-up excluded from the trends is half the run, at most 30 minutes, unless
+--warmup-minutes says. Exit code 1 when memory or the queue backlog trends upwards after warm-up, an answered alert is
+missing from Postgres, or a bot process crashed.\n`,
     );
     process.exit(0);
   }
@@ -160,7 +163,7 @@ answered alert is missing from Postgres, or a bot process crashed.\n`,
     }
     return n;
   };
-  const minutes = num('minutes', values.minutes, 30, 0.25, 24 * 60);
+  const minutes = num('minutes', values.minutes, DEFAULT_MINUTES, 0.25, 24 * 60);
   const warmupMinutes =
     values['warmup-minutes'] === undefined
       ? null
@@ -1612,7 +1615,7 @@ async function main(): Promise<number> {
         `             (a short window: ${MEMORY_SLOPE_LIMIT_MIB_PER_HOUR} MiB/h is only ${fmt(
           (MEMORY_SLOPE_LIMIT_MIB_PER_HOUR * window) / 60,
           2,
-        )} MiB over it, below the garbage collector's swings; hold 30 min for a verdict that means something)`,
+        )} MiB over it, below the garbage collector's swings; judge 30 min for a verdict that means something)`,
       );
     }
     const information = (value: (s: Sample) => number) => trendOf(samples, value, Number.POSITIVE_INFINITY);

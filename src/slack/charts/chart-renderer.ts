@@ -62,7 +62,7 @@ export function createChartRenderer(
       if (!w || pending.size > 0) return;
       // cleared first, so its exit is not taken for a failure
       worker = null;
-      void w.terminate();
+      w.terminate().catch(() => {});
     }, idleMs);
     idleTimer.unref();
   };
